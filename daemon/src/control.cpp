@@ -1,0 +1,569 @@
+#include "control.hpp"
+
+#include "util.hpp"
+
+#include <grp.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace evald::daemon {
+
+namespace {
+
+const msgpack::Limits kRequestLimits{16u << 20, 32, 16u << 20, 1u << 16};
+
+Value ok(Value result) {
+  Value r;
+  r.set("ok", true);
+  r.set("result", std::move(result));
+  return r;
+}
+
+Value err(const std::string& msg) {
+  Value r;
+  r.set("ok", false);
+  r.set("error", msg);
+  return r;
+}
+
+Result<std::string> need_string(const Value& req, const char* key) {
+  auto* v = req.find(key);
+  if (!v || !v->is_string() || v->as_string().empty())
+    return Status::error(std::string("request field \"") + key + "\" (string) is required");
+  return v->as_string();
+}
+
+Result<std::string> need_id(const Value& req, const char* key) {
+  auto s = need_string(req, key);
+  if (!s) return s;
+  if (auto st = check_id(key, *s); !st) return st;
+  return s;
+}
+
+const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.validate", "pipeline.load",
+                            "pipeline.list", "pipeline.reload", "competition.create", "competition.list",
+                            "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
+                            "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
+                            "audit.list", "shutdown"};
+
+}  // namespace
+
+ControlApi::ControlApi(const DaemonConfig& config, Store& store, AuditLog& audit, const PluginRegistry& plugins,
+                       Engine& engine, std::function<void()> request_shutdown)
+    : config_(config),
+      store_(store),
+      audit_(audit),
+      plugins_(plugins),
+      engine_(engine),
+      request_shutdown_(std::move(request_shutdown)),
+      started_ms_(now_ms()) {}
+
+Status ControlApi::commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail) {
+  return audit_.commit(b, actor, action, detail);
+}
+
+std::shared_ptr<const PipelineSpec> ControlApi::pipeline(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = pipelines_.find(name);
+  return it == pipelines_.end() ? nullptr : it->second;
+}
+
+Status ControlApi::load_pipelines() {
+  std::string problems;
+  auto note = [&](const std::string& e) {
+    spdlog::error("{}", e);
+    problems += (problems.empty() ? "" : "\n") + e;
+  };
+  (void)store_.scan(Family::Pipelines, "", [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (!v) return true;
+    auto spec = parse_pipeline(v->get_string("yaml"), v->get_string("source"), plugins_);
+    if (!spec) {
+      note("stored pipeline " + std::string(key) + " no longer validates: " + spec.error());
+      return true;
+    }
+    std::lock_guard lock(mu_);
+    pipelines_[spec->name] = std::make_shared<const PipelineSpec>(std::move(*spec));
+    return true;
+  });
+  for (auto& path : config_.pipelines) {
+    Value req;
+    req.set("path", path);
+    auto r = pipeline_load(req, "config");
+    if (!r) note(r.error());
+  }
+  return problems.empty() ? Status() : Status::error(problems);
+}
+
+Status ControlApi::reload_pipelines(const std::string& actor) {
+  std::vector<std::string> files;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [_, p] : pipelines_)
+      if (!p->source.empty() && std::filesystem::is_regular_file(p->source)) files.push_back(p->source);
+  }
+  std::string problems;
+  for (auto& f : files) {
+    Value req;
+    req.set("path", f);
+    auto r = pipeline_load(req, actor);
+    if (!r) {
+      spdlog::error("reload kept the previous definition: {}", r.error());
+      problems += (problems.empty() ? "" : "\n") + r.error();
+    }
+  }
+  spdlog::info("pipelines reloaded: {} file(s), {} problem(s)", files.size(), problems.empty() ? 0 : 1);
+  return problems.empty() ? Status() : Status::error(problems);
+}
+
+Result<Value> ControlApi::pipeline_load(const Value& req, const std::string& actor) {
+  std::string yaml, source;
+  if (auto* y = req.find("yaml"); y && y->is_string()) {
+    yaml = y->as_string();
+    source = req.get_string("source", "<request>");
+  } else {
+    auto path = need_string(req, "path");
+    if (!path) return path.status();
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) return Status::error(*path + ": cannot open pipeline file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    yaml = ss.str();
+    source = *path;
+  }
+  auto spec = parse_pipeline(yaml, source, plugins_);
+  if (!spec) return spec.status();
+  auto shared = std::make_shared<const PipelineSpec>(std::move(*spec));
+  std::lock_guard lock(mu_);
+  if (auto it = pipelines_.find(shared->name); it != pipelines_.end() && it->second->sha256 == shared->sha256) {
+    Value r;
+    r.set("name", shared->name);
+    r.set("sha256", shared->sha256);
+    r.set("changed", false);
+    return r;
+  }
+  Value rec;
+  rec.set("name", shared->name);
+  rec.set("source", shared->source);
+  rec.set("sha256", shared->sha256);
+  rec.set("yaml", shared->yaml);
+  rec.set("loaded", now_iso8601());
+  auto b = store_.batch();
+  b.put(Family::Pipelines, shared->name, rec);
+  Value d;
+  d.set("name", shared->name);
+  d.set("source", shared->source);
+  d.set("sha256", shared->sha256);
+  if (auto st = commit(b, actor, "pipeline.load", d); !st) return st;
+  pipelines_[shared->name] = shared;
+  Value r;
+  r.set("name", shared->name);
+  r.set("sha256", shared->sha256);
+  r.set("changed", true);
+  r.set("stages", int64_t(shared->stages.size()));
+  return r;
+}
+
+Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) {
+  auto comp = need_id(req, "competition");
+  if (!comp) return comp.status();
+  auto round = need_id(req, "round");
+  if (!round) return round.status();
+  auto rrec = store_.get_value(Family::Rounds, *comp + "/" + *round);
+  if (!rrec) return rrec.status();
+  if (!*rrec) return Status::error("no round \"" + *round + "\" in competition \"" + *comp + "\"");
+  auto spec = pipeline((*rrec)->get_string("pipeline"));
+  if (!spec) return Status::error("round " + *round + " uses pipeline \"" + (*rrec)->get_string("pipeline") + "\", which is not loaded");
+  RunRequest rr;
+  rr.competition = *comp;
+  rr.round = *round;
+  rr.round_info = **rrec;
+  rr.pipeline = spec;
+  rr.actor = actor;
+  if (auto* es = (*rrec)->find("entrants"); es && es->is_array())
+    for (auto& e : es->as_array()) {
+      auto erec = store_.get_value(Family::Entrants, *comp + "/" + e.as_string());
+      if (!erec) return erec.status();
+      if (!*erec) return Status::error("round roster names unknown entrant \"" + e.as_string() + "\"");
+      rr.entrants.push_back(**erec);
+    }
+  auto id = engine_.start_run(std::move(rr));
+  if (!id) return id.status();
+  Value r;
+  r.set("run", *id);
+  return r;
+}
+
+Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, const std::string& actor) {
+  if (op == "ping") {
+    Value r;
+    r.set("daemon", "evald");
+    r.set("version", EVALD_VERSION);
+    r.set("abi", std::to_string(EVALD_ABI_MAJOR) + "." + std::to_string(EVALD_ABI_MINOR));
+    r.set("pid", int64_t(getpid()));
+    r.set("data_dir", config_.data_dir);
+    r.set("uptime_s", double(now_ms() - started_ms_) / 1000.0);
+    return r;
+  }
+  if (op == "plugins.list") {
+    Array ps, errs;
+    for (auto& p : plugins_.list()) {
+      Value e;
+      e.set("name", p->name);
+      e.set("version", p->version);
+      e.set("description", p->description);
+      e.set("abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor));
+      e.set("path", p->path.string());
+      e.set("sha256", p->sha256);
+      ps.push_back(std::move(e));
+    }
+    for (auto& e : plugins_.errors()) {
+      Value v;
+      v.set("path", e.path.string());
+      v.set("error", e.error);
+      errs.push_back(std::move(v));
+    }
+    Value r;
+    r.set("plugins", std::move(ps));
+    r.set("errors", std::move(errs));
+    return r;
+  }
+  if (op == "plugin.help") {
+    auto name = need_string(req, "name");
+    if (!name) return name.status();
+    auto p = plugins_.find(*name);
+    if (!p) return Status::error("no plugin \"" + *name + "\" is loaded");
+    Value r;
+    r.set("name", p->name);
+    r.set("version", p->version);
+    r.set("description", p->description);
+    r.set("help", p->schema.help());
+    r.set("schema", p->schema.to_value());
+    return r;
+  }
+  if (op == "pipeline.validate") {
+    std::string yaml = req.get_string("yaml");
+    std::string source = req.get_string("source", "<request>");
+    if (!req.find("yaml")) return Status::error("request field \"yaml\" (string) is required");
+    auto spec = parse_pipeline(yaml, source, plugins_);
+    if (!spec) return spec.status();
+    Value r;
+    r.set("name", spec->name);
+    r.set("sha256", spec->sha256);
+    Array st;
+    for (auto& s : spec->stages) st.push_back(s.id);
+    r.set("stages", std::move(st));
+    return r;
+  }
+  if (op == "pipeline.load") return pipeline_load(req, actor);
+  if (op == "pipeline.reload") {
+    auto st = reload_pipelines(actor);
+    if (!st) return st;
+    return Value(Map{});
+  }
+  if (op == "pipeline.list") {
+    Array out;
+    std::lock_guard lock(mu_);
+    for (auto& [name, p] : pipelines_) {
+      Value e;
+      e.set("name", name);
+      e.set("source", p->source);
+      e.set("sha256", p->sha256);
+      Array st;
+      for (auto& s : p->stages) st.push_back(s.id + " (" + s.plugin + ", per " + (s.per == Per::Entrant ? "entrant" : "round") + ")");
+      e.set("stages", std::move(st));
+      out.push_back(std::move(e));
+    }
+    return Value(std::move(out));
+  }
+  if (op == "competition.create") {
+    auto id = need_id(req, "id");
+    if (!id) return id.status();
+    std::lock_guard lock(mu_);
+    auto existing = store_.get(Family::Competitions, *id);
+    if (!existing) return existing.status();
+    if (*existing) return Status::error("competition \"" + *id + "\" already exists");
+    Value rec;
+    rec.set("id", *id);
+    rec.set("name", req.get_string("name", *id));
+    rec.set("created", now_iso8601());
+    rec.set("actor", actor);
+    auto b = store_.batch();
+    b.put(Family::Competitions, *id, rec);
+    if (auto st = commit(b, actor, "competition.create", rec); !st) return st;
+    return rec;
+  }
+  if (op == "competition.list") {
+    Array out;
+    auto st = store_.scan(Family::Competitions, "", [&](std::string_view, std::string_view raw) {
+      if (auto v = msgpack::decode(raw)) out.push_back(std::move(*v));
+      return true;
+    });
+    if (!st) return st;
+    return Value(std::move(out));
+  }
+  if (op == "round.create") {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    auto id = need_id(req, "id");
+    if (!id) return id.status();
+    auto pname = need_string(req, "pipeline");
+    if (!pname) return pname.status();
+    if (!pipeline(*pname)) return Status::error("pipeline \"" + *pname + "\" is not loaded (evalctl pipeline load FILE)");
+    std::lock_guard lock(mu_);
+    auto c = store_.get(Family::Competitions, *comp);
+    if (!c) return c.status();
+    if (!*c) return Status::error("no competition \"" + *comp + "\"");
+    auto existing = store_.get(Family::Rounds, *comp + "/" + *id);
+    if (!existing) return existing.status();
+    if (*existing) return Status::error("round \"" + *id + "\" already exists in competition \"" + *comp + "\"");
+    Value rec;
+    rec.set("id", *id);
+    rec.set("competition", *comp);
+    rec.set("pipeline", *pname);
+    rec.set("entrants", Array{});
+    rec.set("created", now_iso8601());
+    auto b = store_.batch();
+    b.put(Family::Rounds, *comp + "/" + *id, rec);
+    if (auto st = commit(b, actor, "round.create", rec); !st) return st;
+    return rec;
+  }
+  if (op == "round.show") {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    auto id = need_id(req, "id");
+    if (!id) return id.status();
+    auto rec = store_.get_value(Family::Rounds, *comp + "/" + *id);
+    if (!rec) return rec.status();
+    if (!*rec) return Status::error("no round \"" + *id + "\" in competition \"" + *comp + "\"");
+    return **rec;
+  }
+  if (op == "round.list" || op == "entrant.list") {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    Array out;
+    auto st = store_.scan(op == "round.list" ? Family::Rounds : Family::Entrants, *comp + "/",
+                          [&](std::string_view, std::string_view raw) {
+                            if (auto v = msgpack::decode(raw)) out.push_back(std::move(*v));
+                            return true;
+                          });
+    if (!st) return st;
+    return Value(std::move(out));
+  }
+  if (op == "entrant.add") {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    auto id = need_id(req, "id");
+    if (!id) return id.status();
+    auto* sub = req.find("submission");
+    if (sub && !sub->is_map()) return Status::error("request field \"submission\" must be a map");
+    std::string round = req.get_string("round");
+    std::lock_guard lock(mu_);
+    auto c = store_.get(Family::Competitions, *comp);
+    if (!c) return c.status();
+    if (!*c) return Status::error("no competition \"" + *comp + "\"");
+    auto b = store_.batch();
+    auto existing = store_.get_value(Family::Entrants, *comp + "/" + *id);
+    if (!existing) return existing.status();
+    Value rec;
+    if (*existing) {
+      rec = **existing;
+      if (sub) rec.set("submission", *sub);
+      if (req.find("name")) rec.set("name", req.get_string("name"));
+    } else {
+      rec.set("id", *id);
+      rec.set("name", req.get_string("name", *id));
+      rec.set("submission", sub ? *sub : Value(Map{}));
+      rec.set("created", now_iso8601());
+    }
+    b.put(Family::Entrants, *comp + "/" + *id, rec);
+    if (!round.empty()) {
+      auto rrec = store_.get_value(Family::Rounds, *comp + "/" + round);
+      if (!rrec) return rrec.status();
+      if (!*rrec) return Status::error("no round \"" + round + "\" in competition \"" + *comp + "\"");
+      Value r = **rrec;
+      bool present = false;
+      if (auto* es = r.find("entrants"); es && es->is_array())
+        for (auto& e : es->as_array()) present |= e.is_string() && e.as_string() == *id;
+      if (!present) {
+        r.as_map()["entrants"].push_back(*id);
+        b.put(Family::Rounds, *comp + "/" + round, r);
+      }
+    }
+    Value d = rec;
+    d.set("competition", *comp);
+    if (!round.empty()) d.set("round", round);
+    if (auto st = commit(b, actor, "entrant.add", d); !st) return st;
+    return rec;
+  }
+  if (op == "run.start") return run_start(req, actor);
+  if (op == "run.status") {
+    auto run = need_string(req, "run");
+    if (!run) return run.status();
+    return engine_.run_status(*run);
+  }
+  if (op == "run.list") {
+    Array out;
+    auto st = store_.scan(Family::Runs, "", [&](std::string_view, std::string_view raw) {
+      if (auto v = msgpack::decode(raw)) {
+        Value e;
+        for (auto* k : {"id", "competition", "round", "state", "created", "finished", "failed_jobs"})
+          if (auto* x = v->find(k)) e.set(k, *x);
+        if (auto* p = v->find("pipeline")) e.set("pipeline", p->get_string("name"));
+        out.push_back(std::move(e));
+      }
+      return true;
+    });
+    if (!st) return st;
+    return Value(std::move(out));
+  }
+  if (op == "run.outputs") {
+    auto run = need_string(req, "run");
+    if (!run) return run.status();
+    auto msgs = engine_.run_outputs(*run, req.get_string("stage"));
+    if (!msgs) return msgs.status();
+    Array out;
+    for (auto& m : *msgs) out.push_back(m.to_value());
+    return Value(std::move(out));
+  }
+  if (op == "audit.verify") {
+    auto v = audit_.verify();
+    Value r;
+    r.set("ok", v.ok);
+    r.set("entries", int64_t(v.entries));
+    r.set("head", v.head);
+    if (!v.ok) r.set("problem", v.problem);
+    return r;
+  }
+  if (op == "audit.list") {
+    auto from = req.get_int("from", 1);
+    auto limit = req.get_int("limit", 100);
+    if (from < 1 || limit < 1 || limit > 100000) return Status::error("audit.list: from >= 1 and 1 <= limit <= 100000");
+    Array out;
+    for (auto& e : audit_.list(uint64_t(from), size_t(limit))) out.push_back(std::move(e));
+    return Value(std::move(out));
+  }
+  if (op == "shutdown") {
+    auto b = store_.batch();
+    Value d;
+    d.set("drain", true);
+    if (auto st = commit(b, actor, "daemon.shutdown", d); !st) return st;
+    request_shutdown_();
+    return Value(Map{});
+  }
+  std::string known;
+  for (auto* k : kOps) known += (known.empty() ? "" : ", ") + std::string(k);
+  return Status::error("unknown op \"" + op + "\" (known: " + known + ")");
+}
+
+Value ControlApi::handle(const Value& request) {
+  if (!request.is_map()) return err("request must be a msgpack map with an \"op\" field");
+  auto* op = request.find("op");
+  if (!op || !op->is_string()) return err("request field \"op\" (string) is required");
+  std::string actor = request.get_string("actor", "unknown");
+  try {
+    auto r = dispatch(op->as_string(), request, actor);
+    if (!r) return err(r.error());
+    return ok(std::move(*r));
+  } catch (const std::exception& e) {
+    spdlog::error("control op={} failed: {}", op->as_string(), e.what());
+    return err(std::string("internal error: ") + e.what());
+  }
+}
+
+Bytes ControlApi::handle_bytes(const uint8_t* data, size_t size) {
+  auto req = msgpack::decode(data, size, kRequestLimits);
+  if (!req) return msgpack::encode(err("malformed request: " + req.error()));
+  return msgpack::encode(handle(*req));
+}
+
+// ---------------------------------------------------------------------------------------
+
+ControlServer::ControlServer(ControlApi& api, const DaemonConfig& config)
+    : api_(api), config_(config), ctx_(std::make_unique<zmq::context_t>(1)) {}
+
+ControlServer::~ControlServer() {
+  stop();
+  if (ctx_) ctx_->close();
+}
+
+Status ControlServer::start() {
+  if (sock_) return Status::error("control server already started");
+  sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::rep);
+  sock_->set(zmq::sockopt::linger, 0);
+  sock_->set(zmq::sockopt::maxmsgsize, int64_t(16) << 20);
+  bool ipc = config_.control.rfind("ipc://", 0) == 0;
+  std::string path = ipc ? config_.control.substr(6) : "";
+  if (ipc) {
+    // A stale socket file from a killed daemon: the data dir lock already proved no other
+    // daemon owns it.
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  // Created owner-only from the start, so no other user can connect before the chmod below.
+  mode_t old = umask(config_.control_group.empty() ? 0177 : 0117);
+  try {
+    sock_->bind(config_.control);
+  } catch (const zmq::error_t& e) {
+    umask(old);
+    sock_.reset();
+    return Status::error("cannot bind control endpoint " + config_.control + ": " + e.what());
+  }
+  umask(old);
+  if (ipc) {
+    if (!config_.control_group.empty()) {
+      struct group* g = getgrnam(config_.control_group.c_str());
+      if (!g) return Status::error("control_group: no group named \"" + config_.control_group + "\"");
+      if (chown(path.c_str(), uid_t(-1), g->gr_gid) != 0)
+        return Status::error("cannot give control socket " + path + " to group " + config_.control_group);
+      chmod(path.c_str(), 0660);
+    } else {
+      chmod(path.c_str(), 0600);
+    }
+  }
+  thread_ = std::thread([this] { serve(); });
+  spdlog::info("control api listening on {}", config_.control);
+  return {};
+}
+
+void ControlServer::serve() {
+  while (!stop_) {
+    zmq::pollitem_t items[] = {{sock_->handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    zmq::message_t req;
+    if (!sock_->recv(req, zmq::recv_flags::dontwait)) continue;
+    while (req.more()) {  // a multi-part request: answer the whole as one malformed request
+      zmq::message_t extra;
+      if (!sock_->recv(extra, zmq::recv_flags::dontwait)) break;
+      req = std::move(extra);
+    }
+    Bytes reply = api_.handle_bytes(static_cast<const uint8_t*>(req.data()), req.size());
+    try {
+      sock_->send(zmq::buffer(reply.data(), reply.size()), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      spdlog::warn("control reply not sent: {}", e.what());
+    }
+  }
+}
+
+void ControlServer::stop() {
+  if (stop_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  if (sock_) {
+    sock_->close();
+    if (config_.control.rfind("ipc://", 0) == 0) {
+      std::error_code ec;
+      std::filesystem::remove(config_.control.substr(6), ec);
+    }
+  }
+  sock_.reset();
+}
+
+}  // namespace evald::daemon

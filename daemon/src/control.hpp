@@ -1,0 +1,84 @@
+// The control API: msgpack requests {op, actor, ...} answered with {ok, result} or
+// {ok: false, error}. ControlApi holds the logic (thread-safe, testable without sockets);
+// ControlServer serves it on a ZeroMQ REP socket that only the daemon's user (and an
+// optional group) can reach. Every state-changing request is written to the audit log with
+// its actor.
+#pragma once
+
+#include "audit.hpp"
+#include "config.hpp"
+#include "engine.hpp"
+#include "pipeline.hpp"
+#include "plugin_registry.hpp"
+#include "store.hpp"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace zmq {
+class context_t;
+class socket_t;
+}
+
+namespace evald::daemon {
+
+class ControlApi {
+ public:
+  ControlApi(const DaemonConfig& config, Store& store, AuditLog& audit, const PluginRegistry& plugins,
+             Engine& engine, std::function<void()> request_shutdown);
+
+  // Loads the pipelines stored by earlier `pipeline.load` requests and those the config
+  // names. Problems are logged and returned, one per line; valid pipelines still load.
+  Status load_pipelines();
+  // Re-reads every pipeline that came from a file (SIGHUP). Invalid files keep the
+  // previous definition; the errors are logged and returned.
+  Status reload_pipelines(const std::string& actor);
+
+  // Answers one request. Never throws.
+  Value handle(const Value& request);
+  // Decodes (with size and depth limits), handles and encodes. Malformed input gets an
+  // error reply naming the offset.
+  Bytes handle_bytes(const uint8_t* data, size_t size);
+
+ private:
+  Result<Value> dispatch(const std::string& op, const Value& req, const std::string& actor);
+  Result<Value> pipeline_load(const Value& req, const std::string& actor);
+  Result<Value> run_start(const Value& req, const std::string& actor);
+  Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
+  std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
+
+  const DaemonConfig& config_;
+  Store& store_;
+  AuditLog& audit_;
+  const PluginRegistry& plugins_;
+  Engine& engine_;
+  std::function<void()> request_shutdown_;
+  int64_t started_ms_;
+  mutable std::mutex mu_;  // pipelines_ and read-modify-write of entity records
+  std::map<std::string, std::shared_ptr<const PipelineSpec>> pipelines_;
+};
+
+class ControlServer {
+ public:
+  ControlServer(ControlApi& api, const DaemonConfig& config);
+  ~ControlServer();
+  // Binds the endpoint and restricts the ipc socket file; fails with the reason.
+  Status start();
+  // Safe without start and twice.
+  void stop();
+
+ private:
+  void serve();
+  ControlApi& api_;
+  const DaemonConfig& config_;
+  std::unique_ptr<zmq::context_t> ctx_;
+  std::unique_ptr<zmq::socket_t> sock_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace evald::daemon

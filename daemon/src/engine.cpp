@@ -1,0 +1,1215 @@
+#include "engine.hpp"
+
+#include "util.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+namespace evald::daemon {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kRoundUnit = "_round";
+constexpr size_t kMaxFramesPerTurn = 4096;
+
+// Wire frames between broker and workers are msgpack maps; these limits bound what a
+// corrupt or hostile frame can make the decoder allocate.
+const msgpack::Limits kFrameLimits{256u << 20, 64, 128u << 20, 1u << 22};
+
+enum class JobState { Pending, Running, Done, Failed, Skipped };
+
+const char* state_name(JobState s) {
+  switch (s) {
+    case JobState::Pending: return "pending";
+    case JobState::Running: return "running";
+    case JobState::Done: return "done";
+    case JobState::Failed: return "failed";
+    case JobState::Skipped: return "skipped";
+  }
+  return "?";
+}
+
+JobState parse_state(const std::string& s) {
+  if (s == "running") return JobState::Running;
+  if (s == "done") return JobState::Done;
+  if (s == "failed") return JobState::Failed;
+  if (s == "skipped") return JobState::Skipped;
+  return JobState::Pending;
+}
+
+bool terminal(JobState s) { return s == JobState::Done || s == JobState::Failed || s == JobState::Skipped; }
+
+void send_frame(zmq::socket_t& s, const Value& v) {
+  Bytes b = msgpack::encode(v);
+  s.send(zmq::buffer(b.data(), b.size()), zmq::send_flags::none);
+}
+
+void send_to(zmq::socket_t& router, const std::string& id, const Value& v) {
+  Bytes b = msgpack::encode(v);
+  router.send(zmq::buffer(id), zmq::send_flags::sndmore);
+  router.send(zmq::buffer(b.data(), b.size()), zmq::send_flags::none);
+}
+
+spdlog::level::level_enum spd_level(int l) {
+  switch (l) {
+    case EVALD_LOG_TRACE: return spdlog::level::trace;
+    case EVALD_LOG_DEBUG: return spdlog::level::debug;
+    case EVALD_LOG_INFO: return spdlog::level::info;
+    case EVALD_LOG_WARN: return spdlog::level::warn;
+    default: return spdlog::level::err;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Worker: one thread, one DEALER, one plugin instance.
+
+struct WorkerRt {
+  std::string id;
+  std::string run;
+  std::string stage;
+  std::thread thread;
+  std::atomic<uint64_t> cancel_serial{0};
+  std::atomic<bool> exited{false};
+  bool ready = false;
+  bool busy = false;
+  bool lost = false;  // timed out inside the plugin; its thread may never come back
+  std::string job;    // stage/unit of the job it runs
+  uint64_t serial = 0;
+};
+
+namespace {
+
+struct HostCtx {
+  zmq::socket_t* sock = nullptr;
+  Store* store = nullptr;
+  WorkerRt* worker = nullptr;
+  const PluginLibrary* lib = nullptr;
+  fs::path data_dir;
+  bool in_job = false;
+  std::string run, key, log_tag;
+  int64_t attempt = 0;
+  uint64_t serial = 0;
+  int64_t emitted = 0;
+  std::string scratch, artifacts;
+  Clock::time_point last_progress{};
+};
+
+HostCtx& hc(evald_ctx* c) { return *reinterpret_cast<HostCtx*>(c); }
+std::string bytes_str(evald_bytes b) { return {reinterpret_cast<const char*>(b.data), b.size}; }
+
+void host_log(evald_ctx* c, int level, const char* msg, size_t len) {
+  auto& h = hc(c);
+  spdlog::log(spd_level(level), "plugin={} {}msg=\"{}\"", h.lib->name, h.log_tag, std::string_view(msg, len));
+}
+
+int host_emit(evald_ctx* c, const char* kind, size_t kind_len, uint32_t ver, evald_bytes payload) {
+  auto& h = hc(c);
+  if (!h.in_job) return EVALD_ERR_INVALID;
+  Value f;
+  f.set("t", "EMIT");
+  f.set("run", h.run);
+  f.set("key", h.key);
+  f.set("attempt", h.attempt);
+  f.set("kind", std::string(kind, kind_len));
+  f.set("v", int64_t(ver));
+  f.set("payload", Bytes(payload.data, payload.data + payload.size));
+  try {
+    send_frame(*h.sock, f);
+  } catch (const zmq::error_t&) {
+    return EVALD_ERR_IO;
+  }
+  ++h.emitted;
+  return EVALD_OK;
+}
+
+std::string kv_key(const HostCtx& h, evald_bytes key) { return h.lib->name + "/" + bytes_str(key); }
+
+int host_kv_get(evald_ctx* c, evald_bytes key, evald_sink_fn sink, void* sink_ctx) {
+  auto& h = hc(c);
+  auto v = h.store->get(Family::PluginState, kv_key(h, key));
+  if (!v) return EVALD_ERR_IO;
+  if (!*v) return EVALD_NOT_FOUND;
+  auto& s = **v;
+  sink(sink_ctx, {reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+  return EVALD_OK;
+}
+
+int host_kv_put(evald_ctx* c, evald_bytes key, evald_bytes value) {
+  auto& h = hc(c);
+  // Not synced: a process crash keeps it (the OS has it); plugin caches tolerate losing
+  // the last writes to a power failure.
+  return h.store->put(Family::PluginState, kv_key(h, key), bytes_str(value), false) ? EVALD_OK : EVALD_ERR_IO;
+}
+
+int host_kv_delete(evald_ctx* c, evald_bytes key) {
+  auto& h = hc(c);
+  return h.store->del(Family::PluginState, kv_key(h, key), false) ? EVALD_OK : EVALD_ERR_IO;
+}
+
+int host_cancelled(evald_ctx* c) {
+  auto& h = hc(c);
+  return h.in_job && h.worker->cancel_serial.load() == h.serial ? 1 : 0;
+}
+
+void host_progress(evald_ctx* c, double done, double total) {
+  auto& h = hc(c);
+  if (!h.in_job) return;
+  auto now = Clock::now();
+  if (done < total && now - h.last_progress < std::chrono::milliseconds(200)) return;
+  h.last_progress = now;
+  Value f;
+  f.set("t", "PROGRESS");
+  f.set("run", h.run);
+  f.set("key", h.key);
+  f.set("attempt", h.attempt);
+  f.set("done", done);
+  f.set("total", total);
+  try {
+    send_frame(*h.sock, f);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+const char* ensure_dir(std::string& path, const fs::path& want) {
+  if (path.empty()) {
+    std::error_code ec;
+    fs::create_directories(want, ec);
+    path = want.string();
+  }
+  return path.c_str();
+}
+
+const char* host_scratch(evald_ctx* c) {
+  auto& h = hc(c);
+  return ensure_dir(h.scratch, h.data_dir / "scratch" / (h.in_job ? h.run + "/" + h.key : "plugin/" + h.lib->name));
+}
+
+const char* host_artifacts(evald_ctx* c) {
+  auto& h = hc(c);
+  return ensure_dir(h.artifacts, h.data_dir / "artifacts" / (h.in_job ? h.run + "/" + h.key : "plugin/" + h.lib->name));
+}
+
+const evald_host_api kHostApi = {EVALD_ABI_MAJOR, EVALD_ABI_MINOR, sizeof(evald_host_api), &host_log,
+                                 &host_emit, &host_kv_get, &host_kv_put, &host_kv_delete, &host_cancelled,
+                                 &host_progress, &host_scratch, &host_artifacts};
+
+void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store* store, fs::path data_dir,
+                 std::shared_ptr<const PluginLibrary> lib, Value config) {
+  zmq::socket_t sock(zctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::routing_id, w->id);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(endpoint);
+
+  HostCtx plugin_ctx;
+  plugin_ctx.sock = &sock;
+  plugin_ctx.store = store;
+  plugin_ctx.worker = w;
+  plugin_ctx.lib = lib.get();
+  plugin_ctx.data_dir = data_dir;
+  plugin_ctx.log_tag = "stage=" + w->stage + " run=" + w->run + " ";
+
+  const evald_plugin_api* api = lib->api;
+  Bytes cfg = msgpack::encode(config);
+  evald_error err{};
+  void* inst = api->create(&kHostApi, reinterpret_cast<evald_ctx*>(&plugin_ctx), {cfg.data(), cfg.size()}, &err);
+  bool started = inst && api->start(inst, &err) == EVALD_OK;
+  Value hello;
+  if (started) {
+    hello.set("t", "READY");
+    hello.set("plugin", lib->name);
+    hello.set("version", lib->version);
+    hello.set("capacity", 1);
+  } else {
+    hello.set("t", "BROKEN");
+    hello.set("error", std::string(inst ? "start failed: " : "create failed: ") + err.message);
+  }
+  send_frame(sock, hello);
+
+  while (true) {
+    zmq::message_t msg;
+    try {
+      if (!sock.recv(msg)) continue;
+    } catch (const zmq::error_t&) {
+      break;  // context terminated
+    }
+    auto f = msgpack::decode(static_cast<const uint8_t*>(msg.data()), msg.size(), kFrameLimits);
+    if (!f) {
+      spdlog::error("worker={} dropped a corrupt frame from the broker: {}", w->id, f.error());
+      continue;
+    }
+    std::string t = f->get_string("t");
+    if (t == "STOP") break;
+    if (t != "JOB" || !started) continue;
+    HostCtx job_ctx = plugin_ctx;
+    job_ctx.in_job = true;
+    job_ctx.run = f->get_string("run");
+    job_ctx.key = f->get_string("key");
+    job_ctx.attempt = f->get_int("attempt");
+    job_ctx.serial = uint64_t(f->get_int("serial"));
+    job_ctx.scratch.clear();
+    job_ctx.artifacts.clear();
+    job_ctx.log_tag = "run=" + job_ctx.run + " job=" + job_ctx.key + " attempt=" + std::to_string(job_ctx.attempt) + " ";
+    auto* body = f->find("body");
+    evald_error jerr{};
+    int rc = EVALD_ERR;
+    if (body && body->is_binary()) {
+      auto& b = body->as_binary();
+      auto fn = f->get_bool("barrier") ? api->finish : api->process;
+      rc = fn(inst, reinterpret_cast<evald_ctx*>(&job_ctx), {b.data(), b.size()}, &jerr);
+    } else {
+      std::snprintf(jerr.message, sizeof jerr.message, "job frame without a body");
+    }
+    if (!job_ctx.scratch.empty()) {
+      std::error_code ec;
+      fs::remove_all(job_ctx.scratch, ec);
+    }
+    Value r;
+    r.set("t", rc == EVALD_OK ? "DONE" : "FAILED");
+    r.set("run", job_ctx.run);
+    r.set("key", job_ctx.key);
+    r.set("attempt", job_ctx.attempt);
+    r.set("emitted", job_ctx.emitted);
+    if (rc != EVALD_OK) r.set("error", std::string(jerr.message[0] ? jerr.message : "plugin failed without a message"));
+    try {
+      send_frame(sock, r);
+    } catch (const zmq::error_t&) {
+      break;
+    }
+  }
+  if (inst) {
+    api->stop(inst);
+    api->destroy(inst);
+  }
+  sock.close();
+  w->exited = true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Broker
+
+struct JobRt {
+  std::string stage, unit;
+  JobState state = JobState::Pending;
+  int64_t attempt = 0;   // dispatches so far; frames of another attempt are stale
+  int64_t failures = 0;  // failed or timed-out attempts (restarts do not count)
+  int64_t restarts = 0;  // re-dispatches after a daemon restart
+  int64_t inputs = 0, outputs = 0;
+  std::string error;
+  Array errors;
+  std::string created, started, finished;
+  Array failed_upstream;
+  // live only
+  Clock::time_point deadline;
+  std::string worker;
+  std::vector<Message> pending_out;
+
+  std::string key() const { return stage + "/" + unit; }
+
+  Value to_value(const std::string& run) const {
+    Value v;
+    v.set("run", run);
+    v.set("stage", stage);
+    v.set("unit", unit);
+    v.set("state", state_name(state));
+    v.set("attempt", attempt);
+    v.set("failures", failures);
+    v.set("restarts", restarts);
+    v.set("inputs", inputs);
+    v.set("outputs", outputs);
+    v.set("error", error);
+    v.set("errors", errors);
+    v.set("created", created);
+    v.set("started", started);
+    v.set("finished", finished);
+    v.set("failed_upstream", failed_upstream);
+    return v;
+  }
+  static JobRt from_value(const Value& v) {
+    JobRt j;
+    j.stage = v.get_string("stage");
+    j.unit = v.get_string("unit");
+    j.state = parse_state(v.get_string("state"));
+    j.attempt = v.get_int("attempt");
+    j.failures = v.get_int("failures");
+    j.restarts = v.get_int("restarts");
+    j.inputs = v.get_int("inputs");
+    j.outputs = v.get_int("outputs");
+    j.error = v.get_string("error");
+    if (auto* e = v.find("errors"); e && e->is_array()) j.errors = e->as_array();
+    j.created = v.get_string("created");
+    j.started = v.get_string("started");
+    j.finished = v.get_string("finished");
+    if (auto* f = v.find("failed_upstream"); f && f->is_array()) j.failed_upstream = f->as_array();
+    return j;
+  }
+};
+
+struct StageRt {
+  const StageSpec* spec = nullptr;
+  std::deque<std::string> queue;  // job keys (stage/unit) waiting for a worker
+  std::vector<std::string> workers;
+  int64_t terminal = 0;
+  std::string broken;  // plugin could not be created: every job of the stage fails with this
+};
+
+struct RunRt {
+  std::string id;
+  Value record;
+  std::shared_ptr<const PipelineSpec> spec;
+  std::vector<std::string> entrant_ids;
+  std::map<std::string, Value> entrants;
+  std::map<std::string, JobRt> jobs;
+  std::map<std::string, StageRt> stages;
+  int64_t expected = 0, terminal = 0;
+  bool finished = false;
+};
+
+struct Engine::Broker {
+  Engine& eng;
+  zmq::context_t& zctx;
+  zmq::socket_t router;
+  std::string endpoint;
+  int wake_fd = -1;
+
+  std::mutex task_mu;
+  std::deque<std::function<void()>> tasks;
+
+  std::map<std::string, std::unique_ptr<RunRt>> runs;
+  std::map<std::string, std::unique_ptr<WorkerRt>> workers;
+  std::vector<std::unique_ptr<WorkerRt>> retired;
+  uint64_t next_worker = 0, next_serial = 0;
+
+  Store::Batch batch;
+  std::vector<std::pair<std::string, Value>> audit_pending;  // action, detail
+  std::vector<std::string> finished_runs;
+  bool draining = false;
+  Clock::time_point drain_deadline;
+  bool quit = false;
+  std::string store_error;
+  Clock::time_point paused_until{};
+
+  mutable std::mutex progress_mu;
+  std::map<std::string, std::pair<double, double>> progress;  // run/stage/unit -> done,total
+
+  Broker(Engine& e, zmq::context_t& z)
+      : eng(e), zctx(z), router(z, zmq::socket_type::router), batch(e.store_) {
+    static std::atomic<int> n{0};
+    endpoint = "inproc://evald-broker-" + std::to_string(n++);
+    router.set(zmq::sockopt::router_mandatory, 1);
+    router.set(zmq::sockopt::linger, 0);
+    router.bind(endpoint);
+    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  }
+  ~Broker() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(task_mu);
+      tasks.push_back(std::move(fn));
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(wake_fd, &one, sizeof one);
+  }
+
+  // --- run set-up and recovery ------------------------------------------------------
+
+  void install(std::unique_ptr<RunRt> run) {
+    for (auto& st : run->spec->stages) {
+      auto& rt = run->stages[st.id];
+      rt.spec = &st;
+      run->expected += st.per == Per::Entrant ? int64_t(run->entrant_ids.size()) : 1;
+    }
+    for (auto& [k, j] : run->jobs) {
+      if (terminal(j.state)) {
+        run->stages[j.stage].terminal++;
+        run->terminal++;
+      } else {
+        run->stages[j.stage].queue.push_back(k);
+      }
+    }
+    advance_all(*run);
+    auto& r = *run;
+    runs[r.id] = std::move(run);
+    for (auto& st : r.spec->stages)
+      for (int i = 0; i < st.workers; ++i) spawn_worker(r, st);
+    check_finished(r);
+  }
+
+  void spawn_worker(RunRt& run, const StageSpec& st) {
+    auto w = std::make_unique<WorkerRt>();
+    w->id = "w" + std::to_string(++next_worker);
+    w->run = run.id;
+    w->stage = st.id;
+    auto* raw = w.get();
+    run.stages[st.id].workers.push_back(w->id);
+    w->thread = std::thread(worker_main, std::ref(zctx), endpoint, raw, &eng.store_, eng.opt_.data_dir, st.library,
+                            st.config);
+    workers[w->id] = std::move(w);
+  }
+
+  std::unique_ptr<RunRt> make_run(const std::string& id, const Value& record, std::shared_ptr<const PipelineSpec> spec) {
+    auto run = std::make_unique<RunRt>();
+    run->id = id;
+    run->record = record;
+    run->spec = std::move(spec);
+    run->record.set("stages", [&] {
+      Array a;
+      for (auto& s : run->spec->stages) a.push_back(s.id);
+      return a;
+    }());
+    if (auto* es = record.find("entrants"); es && es->is_array())
+      for (auto& e : es->as_array()) {
+        auto eid = e.get_string("id");
+        run->entrant_ids.push_back(eid);
+        run->entrants[eid] = e;
+      }
+    return run;
+  }
+
+  void recover() {
+    std::vector<std::pair<std::string, Value>> open;
+    auto st = eng.store_.scan(Family::Runs, "", [&](std::string_view key, std::string_view raw) {
+      auto v = msgpack::decode(raw);
+      if (!v) {
+        spdlog::error("run record {} is corrupt and is skipped: {}", key, v.error());
+        return true;
+      }
+      if (v->get_string("state") == "running") open.emplace_back(std::string(key), std::move(*v));
+      return true;
+    });
+    if (!st) spdlog::error("cannot scan runs: {}", st.message());
+    for (auto& [id, record] : open) {
+      auto* pv = record.find("pipeline");
+      auto spec = parse_pipeline(pv ? pv->get_string("yaml") : "", pv ? pv->get_string("source") : id, eng.plugins_);
+      if (!spec) {
+        fail_unrecoverable(id, record, "cannot resume: pipeline no longer validates: " + spec.error());
+        continue;
+      }
+      auto run = make_run(id, record, std::make_shared<const PipelineSpec>(std::move(*spec)));
+      (void)eng.store_.scan(Family::Jobs, id + "/", [&](std::string_view, std::string_view raw) {
+        auto v = msgpack::decode(raw);
+        if (!v) return true;
+        JobRt j = JobRt::from_value(*v);
+        if (j.state == JobState::Running) {
+          j.state = JobState::Pending;
+          j.restarts++;
+          j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + " interrupted by a daemon restart"));
+          batch.put(Family::Jobs, id + "/" + j.key(), j.to_value(id));
+        }
+        run->jobs[j.key()] = std::move(j);
+        return true;
+      });
+      spdlog::info("run={} resumed: {} jobs in the store", id, run->jobs.size());
+      install(std::move(run));
+    }
+  }
+
+  void fail_unrecoverable(const std::string& id, Value record, const std::string& why) {
+    spdlog::error("run={} {}", id, why);
+    record.set("state", "failed");
+    record.set("error", why);
+    record.set("finished", now_iso8601());
+    batch.put(Family::Runs, id, record);
+  }
+
+  // --- job graph ------------------------------------------------------------------------
+
+  std::string unit_of(const StageSpec& s, const std::string& entrant) const {
+    return s.per == Per::Entrant ? entrant : kRoundUnit;
+  }
+
+  void put_job(RunRt& run, const JobRt& j) { batch.put(Family::Jobs, run.id + "/" + j.key(), j.to_value(run.id)); }
+
+  // Creates job stage/unit if all it depends on is final and it does not exist yet.
+  void try_create(RunRt& run, const StageSpec& st, const std::string& unit) {
+    std::string key = st.id + "/" + unit;
+    if (run.jobs.count(key)) return;
+    Array failed;
+    for (auto& a : st.after) {
+      const StageSpec& up = *run.spec->stage(a);
+      if (up.per == Per::Entrant && st.per == Per::Round) {
+        if (run.stages[a].terminal < int64_t(run.entrant_ids.size())) return;
+        for (auto& e : run.entrant_ids) {
+          auto& uj = run.jobs.at(a + "/" + e);
+          if (uj.state != JobState::Done) failed.push_back(failure(uj));
+        }
+      } else {
+        auto it = run.jobs.find(a + "/" + (up.per == Per::Entrant ? unit : std::string(kRoundUnit)));
+        if (it == run.jobs.end() || !terminal(it->second.state)) return;
+        if (it->second.state != JobState::Done) failed.push_back(failure(it->second));
+      }
+    }
+    JobRt j;
+    j.stage = st.id;
+    j.unit = unit;
+    j.created = now_iso8601();
+    j.failed_upstream = failed;
+    if (st.per == Per::Entrant && !failed.empty()) {
+      auto& f = failed.front();
+      j.state = JobState::Skipped;
+      j.error = "skipped: upstream " + f.get_string("stage") + "/" + unit + " " + f.get_string("error");
+      j.finished = j.created;
+      put_job(run, j);
+      run.jobs[key] = std::move(j);
+      on_terminal(run, run.jobs[key]);
+      return;
+    }
+    put_job(run, j);
+    run.jobs[key] = std::move(j);
+    run.stages[st.id].queue.push_back(key);
+  }
+
+  static Value failure(const JobRt& j) {
+    Value f;
+    f.set("stage", j.stage);
+    f.set("entrant", j.unit == kRoundUnit ? std::string() : j.unit);
+    f.set("error", std::string(state_name(j.state)) + ": " + j.error);
+    return f;
+  }
+
+  void advance_all(RunRt& run) {
+    for (auto& st : run.spec->stages) {
+      if (st.per == Per::Entrant)
+        for (auto& e : run.entrant_ids) try_create(run, st, e);
+      else
+        try_create(run, st, kRoundUnit);
+    }
+  }
+
+  void on_terminal(RunRt& run, JobRt& j) {
+    run.stages[j.stage].terminal++;
+    run.terminal++;
+    {
+      std::lock_guard lock(progress_mu);
+      progress.erase(run.id + "/" + j.key());
+    }
+    std::string stage = j.stage, unit = j.unit;
+    for (auto* d : run.spec->downstream(stage)) {
+      if (d->per == Per::Round) {
+        try_create(run, *d, kRoundUnit);
+      } else if (unit == kRoundUnit) {
+        for (auto& e : run.entrant_ids) try_create(run, *d, e);
+      } else {
+        try_create(run, *d, unit);
+      }
+    }
+    check_finished(run);
+  }
+
+  void fail_attempt(RunRt& run, JobRt& j, const std::string& error) {
+    j.failures++;
+    j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": " + error));
+    j.error = error;
+    j.pending_out.clear();
+    j.worker.clear();
+    const StageSpec& st = *run.spec->stage(j.stage);
+    if (j.failures <= st.retries && run.stages[j.stage].broken.empty()) {
+      spdlog::warn("run={} job={} attempt={} failed, retrying ({} of {}): {}", run.id, j.key(), j.attempt,
+                   j.failures, st.retries, error);
+      j.state = JobState::Pending;
+      put_job(run, j);
+      run.stages[j.stage].queue.push_back(j.key());
+      return;
+    }
+    spdlog::error("run={} job={} failed after {} attempt(s): {}", run.id, j.key(), j.attempt, error);
+    j.state = JobState::Failed;
+    j.finished = now_iso8601();
+    put_job(run, j);
+    on_terminal(run, j);
+  }
+
+  void check_finished(RunRt& run) {
+    if (run.finished || run.terminal < run.expected) return;
+    run.finished = true;
+    int64_t failed = 0;
+    for (auto& [_, j] : run.jobs) failed += j.state != JobState::Done;
+    run.record.set("state", failed ? "failed" : "done");
+    run.record.set("failed_jobs", failed);
+    run.record.set("finished", now_iso8601());
+    batch.put(Family::Runs, run.id, run.record);
+    Value d;
+    d.set("run", run.id);
+    d.set("state", run.record.get_string("state"));
+    d.set("failed_jobs", failed);
+    audit_pending.emplace_back("run.finished", d);
+    finished_runs.push_back(run.id);
+  }
+
+  // --- frames from workers --------------------------------------------------------------
+
+  WorkerRt* worker(const std::string& id) {
+    auto it = workers.find(id);
+    return it == workers.end() ? nullptr : it->second.get();
+  }
+
+  void handle(const std::string& wid, const zmq::message_t& msg) {
+    auto f = msgpack::decode(static_cast<const uint8_t*>(msg.data()), msg.size(), kFrameLimits);
+    if (!f || !f->is_map()) {
+      spdlog::error("broker dropped a corrupt frame from {}: {}", wid.empty() ? "?" : wid,
+                    f ? "not a map" : f.error());
+      return;
+    }
+    WorkerRt* w = worker(wid);
+    if (!w) {
+      spdlog::debug("broker dropped a frame from retired worker {}", wid);
+      return;
+    }
+    std::string t = f->get_string("t");
+    if (t == "READY") {
+      if (w->lost) return;
+      w->ready = true;
+      return;
+    }
+    if (t == "BROKEN") {
+      auto rit = runs.find(w->run);
+      if (rit != runs.end()) {
+        auto& st = rit->second->stages[w->stage];
+        if (st.broken.empty()) spdlog::error("run={} stage={} plugin unusable: {}", w->run, w->stage, f->get_string("error"));
+        st.broken = f->get_string("error");
+      }
+      return;
+    }
+    auto rit = runs.find(f->get_string("run"));
+    if (rit == runs.end()) return;
+    RunRt& run = *rit->second;
+    auto jit = run.jobs.find(f->get_string("key"));
+    if (jit == run.jobs.end()) return;
+    JobRt& j = jit->second;
+    bool current = j.state == JobState::Running && j.attempt == f->get_int("attempt") && j.worker == wid;
+    if (t == "EMIT") {
+      if (!current) return;
+      auto* p = f->find("payload");
+      Message m;
+      m.envelope = {run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
+                    run.id + "/" + j.key(), j.attempt};
+      m.kind = f->get_string("kind");
+      m.schema_version = f->get_int("v", 1);
+      m.seq = int64_t(j.pending_out.size());
+      auto payload = p && p->is_binary() ? msgpack::decode(p->as_binary(), kFrameLimits) : Result<Value>(Status::error("no payload"));
+      if (!payload) {
+        j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": dropped malformed emitted payload: " + payload.error()));
+        return;
+      }
+      m.payload = std::move(*payload);
+      j.pending_out.push_back(std::move(m));
+      return;
+    }
+    if (t == "PROGRESS") {
+      if (!current) return;
+      std::lock_guard lock(progress_mu);
+      progress[run.id + "/" + j.key()] = {f->get_double("done"), f->get_double("total")};
+      return;
+    }
+    if (t == "DONE" || t == "FAILED") {
+      if (w->lost) {
+        // A worker that timed out came back: a replacement already runs, so retire it.
+        retire(*w);
+        return;
+      }
+      w->busy = false;
+      if (!current) return;  // late answer of an attempt already given up on
+      if (t == "FAILED") {
+        fail_attempt(run, j, f->get_string("error"));
+        return;
+      }
+      int64_t seq = 0;
+      for (auto& m : j.pending_out) {
+        batch.put(Family::Messages, run.id + "/" + j.key() + "/" + zero_pad(uint64_t(seq++), 8), m.to_value());
+      }
+      j.outputs = int64_t(j.pending_out.size());
+      j.pending_out.clear();
+      j.state = JobState::Done;
+      j.error.clear();
+      j.finished = now_iso8601();
+      j.worker.clear();
+      put_job(run, j);
+      on_terminal(run, j);
+    }
+  }
+
+  void retire(WorkerRt& w) {
+    try {
+      Value stop;
+      stop.set("t", "STOP");
+      send_to(router, w.id, stop);
+    } catch (const zmq::error_t&) {
+    }
+    auto it = workers.find(w.id);
+    if (it != workers.end()) {
+      retired.push_back(std::move(it->second));
+      workers.erase(it);
+    }
+  }
+
+  // --- dispatch, timeouts ---------------------------------------------------------------
+
+  Result<std::vector<Message>> read_outputs(const std::string& prefix) {
+    std::vector<Message> out;
+    Status bad;
+    auto st = eng.store_.scan(Family::Messages, prefix, [&](std::string_view key, std::string_view raw) {
+      auto v = msgpack::decode(raw);
+      auto m = v ? Message::from_value(*v) : Result<Message>(v.status());
+      if (!m) {
+        bad = Status::error("corrupt message " + std::string(key) + ": " + m.error());
+        return false;
+      }
+      out.push_back(std::move(*m));
+      return true;
+    });
+    if (!st) return st;
+    if (!bad) return bad;
+    return out;
+  }
+
+  Result<Bytes> build_job(RunRt& run, JobRt& j, const StageSpec& st) {
+    Job job;
+    job.envelope = {run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
+                    run.id + "/" + j.key(), j.attempt};
+    if (j.unit != kRoundUnit) job.entrant = run.entrants[j.unit];
+    if (auto* r = run.record.find("round_info")) job.round = *r;
+    for (auto& a : st.after) {
+      const StageSpec& up = *run.spec->stage(a);
+      std::string prefix = run.id + "/" + a + "/";
+      if (up.per == Per::Entrant && st.per == Per::Entrant) prefix += j.unit + "/";
+      else if (up.per == Per::Round) prefix += std::string(kRoundUnit) + "/";
+      auto in = read_outputs(prefix);
+      if (!in) return in.status();
+      for (auto& m : *in) job.inputs.push_back(std::move(m));
+    }
+    for (auto& f : j.failed_upstream)
+      job.failed_upstream.push_back({f.get_string("stage"), f.get_string("entrant"), f.get_string("error")});
+    j.inputs = int64_t(job.inputs.size());
+    return msgpack::encode(job.to_value());
+  }
+
+  void dispatch() {
+    if (draining || Clock::now() < paused_until) return;
+    for (auto& [_, runp] : runs) {
+      RunRt& run = *runp;
+      for (auto& [sid, srt] : run.stages) {
+        while (!srt.queue.empty()) {
+          if (!srt.broken.empty()) {
+            auto key = srt.queue.front();
+            srt.queue.pop_front();
+            auto& j = run.jobs.at(key);
+            j.attempt++;
+            fail_attempt(run, j, "plugin " + srt.spec->plugin + " unusable: " + srt.broken);
+            continue;
+          }
+          WorkerRt* idle = nullptr;
+          for (auto& wid : srt.workers) {
+            auto* w = worker(wid);
+            if (w && w->ready && !w->busy && !w->lost) {
+              idle = w;
+              break;
+            }
+          }
+          if (!idle) break;
+          auto key = srt.queue.front();
+          srt.queue.pop_front();
+          auto& j = run.jobs.at(key);
+          j.attempt++;
+          auto body = build_job(run, j, *srt.spec);
+          if (!body) {
+            fail_attempt(run, j, "cannot assemble job inputs: " + body.error());
+            continue;
+          }
+          Value f;
+          f.set("t", "JOB");
+          f.set("run", run.id);
+          f.set("key", key);
+          f.set("attempt", j.attempt);
+          f.set("serial", int64_t(++next_serial));
+          f.set("barrier", srt.spec->per == Per::Round);
+          f.set("body", std::move(*body));
+          try {
+            send_to(router, idle->id, f);
+          } catch (const zmq::error_t& e) {
+            spdlog::error("run={} job={} cannot reach worker {}: {}", run.id, key, idle->id, e.what());
+            j.attempt--;
+            srt.queue.push_front(key);
+            retire(*idle);
+            spawn_worker(run, *srt.spec);
+            break;
+          }
+          idle->busy = true;
+          idle->job = key;
+          idle->serial = next_serial;
+          j.state = JobState::Running;
+          j.worker = idle->id;
+          j.started = now_iso8601();
+          j.deadline = Clock::now() + std::chrono::seconds(srt.spec->timeout_s);
+          put_job(run, j);
+        }
+      }
+    }
+  }
+
+  void check_timeouts() {
+    auto now = Clock::now();
+    std::vector<WorkerRt*> expired;
+    for (auto& [_, w] : workers)
+      if (w->busy && !w->lost) {
+        auto rit = runs.find(w->run);
+        if (rit == runs.end()) continue;
+        auto jit = rit->second->jobs.find(w->job);
+        if (jit != rit->second->jobs.end() && jit->second.state == JobState::Running && now > jit->second.deadline)
+          expired.push_back(w.get());
+      }
+    for (auto* w : expired) {
+      RunRt& run = *runs.at(w->run);
+      JobRt& j = run.jobs.at(w->job);
+      const StageSpec& st = *run.spec->stage(j.stage);
+      w->cancel_serial = w->serial;  // the plugin sees cancelled() from now on
+      w->lost = true;
+      w->busy = false;
+      fail_attempt(run, j, "timed out after " + std::to_string(st.timeout_s) + " s");
+      // The old thread may never return from the plugin: give the stage a fresh worker.
+      auto& ids = run.stages[st.id].workers;
+      ids.erase(std::remove(ids.begin(), ids.end(), w->id), ids.end());
+      spawn_worker(run, st);
+    }
+  }
+
+  // --- the loop ---------------------------------------------------------------------------
+
+  bool flush() {
+    if (batch.empty() && audit_pending.empty()) return true;
+    Status st;
+    if (audit_pending.empty()) {
+      st = eng.store_.write(batch, true);
+    } else {
+      for (size_t i = 0; i < audit_pending.size() && st; ++i)
+        st = eng.audit_.commit(batch, "engine", audit_pending[i].first, audit_pending[i].second);
+    }
+    batch.clear();
+    audit_pending.clear();
+    if (st) {
+      store_error.clear();
+      for (auto& id : finished_runs) finish_run(id);
+      finished_runs.clear();
+      return true;
+    }
+    store_error = st.message();
+    spdlog::error("{}; pausing dispatch for 5 s, then reloading runs from the store", store_error);
+    finished_runs.clear();
+    for (auto& [_, w] : workers) w->cancel_serial = w->serial;
+    std::vector<WorkerRt*> all;
+    for (auto& [_, w] : workers) all.push_back(w.get());
+    for (auto* w : all) retire(*w);
+    runs.clear();
+    paused_until = Clock::now() + std::chrono::seconds(5);
+    return false;
+  }
+
+  void finish_run(const std::string& id) {
+    auto it = runs.find(id);
+    if (it == runs.end()) return;
+    spdlog::info("run={} finished: {}", id, it->second->record.get_string("state"));
+    std::vector<WorkerRt*> ws;
+    for (auto& [_, w] : workers)
+      if (w->run == id) ws.push_back(w.get());
+    for (auto* w : ws) retire(*w);
+    runs.erase(it);
+    if (eng.finished_cb_) eng.finished_cb_(id);
+  }
+
+  bool busy_workers() const {
+    for (auto& [_, w] : workers)
+      if (w->busy && !w->lost) return true;
+    return false;
+  }
+
+  void reap() {
+    for (auto it = retired.begin(); it != retired.end();) {
+      if ((*it)->exited) {
+        if ((*it)->thread.joinable()) (*it)->thread.join();
+        it = retired.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void loop() {
+    recover();
+    bool reload_due = false;
+    while (!quit) {
+      if (!flush()) reload_due = true;
+      if (reload_due && Clock::now() >= paused_until) {
+        reload_due = false;
+        recover();
+        continue;
+      }
+      dispatch();
+      if (draining && (!busy_workers() || Clock::now() > drain_deadline)) break;
+      zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      long timeout = batch.empty() ? 100 : 0;
+      zmq::poll(items, 2, std::chrono::milliseconds(timeout));
+      if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t n;
+        [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
+      }
+      std::deque<std::function<void()>> todo;
+      {
+        std::lock_guard lock(task_mu);
+        todo.swap(tasks);
+      }
+      for (auto& t : todo) t();
+      for (size_t i = 0; i < kMaxFramesPerTurn; ++i) {
+        zmq::message_t id, body;
+        if (!router.recv(id, zmq::recv_flags::dontwait)) break;
+        if (!id.more() || !router.recv(body, zmq::recv_flags::dontwait)) {
+          spdlog::error("broker dropped a frame without a body");
+          continue;
+        }
+        while (body.more()) {  // extra parts are not part of the protocol
+          zmq::message_t extra;
+          if (!router.recv(extra, zmq::recv_flags::dontwait)) break;
+          body = std::move(extra);
+        }
+        handle(id.to_string(), body);
+      }
+      check_timeouts();
+      reap();
+    }
+    flush();
+    shutdown_workers();
+  }
+
+  void shutdown_workers() {
+    std::vector<WorkerRt*> all;
+    for (auto& [_, w] : workers) {
+      w->cancel_serial = w->serial;
+      all.push_back(w.get());
+    }
+    for (auto* w : all) retire(*w);
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!retired.empty() && Clock::now() < deadline) {
+      reap();
+      if (!retired.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto& w : retired) {
+      spdlog::warn("worker {} (run={} stage={}) did not stop; abandoning its thread", w->id, w->run, w->stage);
+      if (w->thread.joinable()) w->thread.detach();
+      (void)w.release();  // the detached thread still uses it
+    }
+    retired.clear();
+  }
+
+  // --- tasks from other threads -----------------------------------------------------------
+
+  Result<std::string> create_run(RunRequest& req) {
+    auto counter = eng.store_.get(Family::Meta, "next_run");
+    if (!counter) return counter.status();
+    uint64_t n = *counter ? std::stoull(**counter) : 1;
+    std::string id = "run-" + zero_pad(n, 6);
+    Value record;
+    record.set("id", id);
+    record.set("competition", req.competition);
+    record.set("round", req.round);
+    record.set("round_info", req.round_info);
+    record.set("state", "running");
+    record.set("created", now_iso8601());
+    record.set("actor", req.actor);
+    Value p;
+    p.set("name", req.pipeline->name);
+    p.set("source", req.pipeline->source);
+    p.set("sha256", req.pipeline->sha256);
+    p.set("yaml", req.pipeline->yaml);
+    record.set("pipeline", p);
+    Array es(req.entrants.begin(), req.entrants.end());
+    record.set("entrants", std::move(es));
+
+    // The run record, its first jobs and the audit entry land in one write.
+    if (!flush()) return Status::error("store unavailable: " + store_error);
+    batch.put(Family::Meta, std::string_view("next_run"), std::string_view(std::to_string(n + 1)));
+    auto run = make_run(id, record, req.pipeline);
+    batch.put(Family::Runs, id, run->record);
+    install(std::move(run));
+    Value d;
+    d.set("run", id);
+    d.set("competition", req.competition);
+    d.set("round", req.round);
+    d.set("pipeline", req.pipeline->name);
+    d.set("pipeline_sha256", req.pipeline->sha256);
+    d.set("entrants", int64_t(req.entrants.size()));
+    auto st = eng.audit_.commit(batch, req.actor, "run.start", d);
+    batch.clear();
+    if (!st) {
+      std::vector<WorkerRt*> ws;
+      for (auto& [_, w] : workers)
+        if (w->run == id) ws.push_back(w.get());
+      for (auto* w : ws) retire(*w);
+      runs.erase(id);
+      audit_pending.clear();
+      finished_runs.clear();
+      return st;
+    }
+    spdlog::info("run={} started: competition={} round={} pipeline={} entrants={}", id, req.competition, req.round,
+                 req.pipeline->name, req.entrants.size());
+    return id;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+Engine::Engine(Store& store, AuditLog& audit, const PluginRegistry& plugins, EngineOptions options)
+    : store_(store), audit_(audit), plugins_(plugins), opt_(std::move(options)), zmq_(std::make_unique<zmq::context_t>(1)) {}
+
+Engine::~Engine() {
+  stop(false);
+  wait();
+  broker_.reset();
+  zmq_.reset();
+}
+
+Status Engine::start() {
+  if (running_) return Status::error("engine already started");
+  try {
+    broker_ = std::make_unique<Broker>(*this, *zmq_);
+  } catch (const zmq::error_t& e) {
+    return Status::error(std::string("cannot bind the broker socket: ") + e.what());
+  }
+  running_ = true;
+  thread_ = std::thread([this] {
+    broker_->loop();
+    running_ = false;
+  });
+  return {};
+}
+
+Result<std::string> Engine::start_run(RunRequest request) {
+  if (!running_ || stopping_) return Status::error("the engine is not running (shutting down?)");
+  auto done = std::make_shared<std::promise<Result<std::string>>>();
+  auto fut = done->get_future();
+  broker_->post([this, done, req = std::move(request)]() mutable {
+    if (broker_->draining) {
+      done->set_value(Status::error("the daemon is shutting down; no new runs"));
+      return;
+    }
+    done->set_value(broker_->create_run(req));
+  });
+  return fut.get();
+}
+
+void Engine::stop(bool drain) {
+  if (!broker_ || stopping_.exchange(true)) return;
+  int timeout = opt_.drain_timeout_s;
+  broker_->post([this, drain, timeout] {
+    if (drain) {
+      broker_->draining = true;
+      broker_->drain_deadline = Clock::now() + std::chrono::seconds(timeout);
+      spdlog::info("draining: waiting up to {} s for in-flight jobs", timeout);
+    } else {
+      broker_->quit = true;
+    }
+  });
+}
+
+void Engine::wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+fs::path Engine::artifact_dir(std::string_view run, std::string_view stage, std::string_view unit) const {
+  return opt_.data_dir / "artifacts" / run / stage / unit;
+}
+
+Result<Value> Engine::run_status(const std::string& run_id) const {
+  auto rec = store_.get_value(Family::Runs, run_id);
+  if (!rec) return rec.status();
+  if (!*rec) return Status::error("no run \"" + run_id + "\"");
+  Value out = **rec;
+  out.as_map().erase("pipeline");
+  if (auto* p = (**rec).find("pipeline")) {
+    Value pi;
+    pi.set("name", p->get_string("name"));
+    pi.set("source", p->get_string("source"));
+    pi.set("sha256", p->get_string("sha256"));
+    out.set("pipeline", pi);
+  }
+  std::map<std::string, Value> counters;
+  std::vector<std::string> order;
+  if (auto* s = (**rec).find("stages"); s && s->is_array())
+    for (auto& id : s->as_array()) order.push_back(id.as_string());
+  for (auto& id : order) {
+    Value c;
+    for (auto* k : {"in", "out", "queued", "running", "done", "failed", "skipped", "retried", "jobs"}) c.set(k, 0);
+    counters[id] = c;
+  }
+  std::map<std::string, std::pair<double, double>> prog;
+  if (broker_) {
+    std::lock_guard lock(broker_->progress_mu);
+    prog = broker_->progress;
+  }
+  Array jobs;
+  auto st = store_.scan(Family::Jobs, run_id + "/", [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (!v) return true;
+    auto& c = counters[v->get_string("stage")];
+    auto bump = [&](const char* k, int64_t by = 1) { c.set(k, c.get_int(k) + by); };
+    bump("jobs");
+    bump("in", v->get_int("inputs"));
+    bump("out", v->get_int("outputs"));
+    std::string s = v->get_string("state");
+    bump(s == "pending" ? "queued" : s.c_str());
+    bump("retried", v->get_int("failures") - (s == "failed" ? 1 : 0));
+    if (auto it = prog.find(std::string(key)); it != prog.end()) {
+      Value p;
+      p.set("done", it->second.first);
+      p.set("total", it->second.second);
+      v->set("progress", p);
+    }
+    jobs.push_back(std::move(*v));
+    return true;
+  });
+  if (!st) return st;
+  Array stages;
+  for (auto& id : order) {
+    Value c = counters[id];
+    c.set("stage", id);
+    stages.push_back(std::move(c));
+  }
+  out.set("stage_counters", std::move(stages));
+  out.set("jobs", std::move(jobs));
+  if (broker_ && !broker_->store_error.empty()) out.set("store_error", broker_->store_error);
+  return out;
+}
+
+Result<std::vector<Message>> Engine::run_outputs(const std::string& run_id, const std::string& stage) const {
+  std::vector<Message> out;
+  std::string prefix = run_id + "/" + (stage.empty() ? "" : stage + "/");
+  Status bad;
+  auto st = store_.scan(Family::Messages, prefix, [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    auto m = v ? Message::from_value(*v) : Result<Message>(v.status());
+    if (!m) {
+      bad = Status::error("corrupt message " + std::string(key) + ": " + m.error());
+      return false;
+    }
+    out.push_back(std::move(*m));
+    return true;
+  });
+  if (!st) return st;
+  if (!bad) return bad;
+  return out;
+}
+
+}  // namespace evald::daemon

@@ -1,0 +1,79 @@
+#include "util.hpp"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+namespace evald::daemon {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string now_iso8601() {
+  int64_t ms = now_ms();
+  std::time_t t = std::time_t(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms % 1000));
+  return buf;
+}
+
+namespace {
+std::string hex(const unsigned char* d, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) s += digits[d[i] >> 4], s += digits[d[i] & 15];
+  return s;
+}
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char out[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(out, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return hex(out, sizeof out);
+}
+
+Result<std::string> sha256_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::error(path.string() + ": cannot open for hashing");
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), std::streamsize(buf.size()));
+    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(buf.data()), size_t(in.gcount()));
+  }
+  if (in.bad()) return Status::error(path.string() + ": read error while hashing");
+  unsigned char out[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, out);
+  return hex(out, sizeof out);
+}
+
+std::string zero_pad(uint64_t n, int width) {
+  std::string s = std::to_string(n);
+  if (int(s.size()) < width) s.insert(0, size_t(width) - s.size(), '0');
+  return s;
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id[0] == '.' || id[0] == '_') return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+Status check_id(std::string_view what, std::string_view id) {
+  if (valid_id(id)) return {};
+  return Status::error(std::string(what) + " \"" + std::string(id) +
+                       "\" is not a valid id (1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or _)");
+}
+
+}  // namespace evald::daemon

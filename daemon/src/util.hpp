@@ -1,0 +1,29 @@
+// Small shared helpers: time stamps, hashing, identifiers.
+#pragma once
+
+#include <evald/value.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace evald::daemon {
+
+// UTC wall clock as ISO 8601 with milliseconds, e.g. 2026-11-26T10:00:00.123Z.
+std::string now_iso8601();
+// Milliseconds since the Unix epoch.
+int64_t now_ms();
+
+std::string sha256_hex(std::string_view data);
+// sha256 of a file's contents, streamed; an error names the file.
+Result<std::string> sha256_file(const std::filesystem::path& path);
+
+// Decimal with leading zeros to width, so keys sort numerically.
+std::string zero_pad(uint64_t n, int width);
+
+// Identifiers (competition, round, entrant, stage ids) become parts of store keys and paths:
+// 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '_'.
+bool valid_id(std::string_view id);
+Status check_id(std::string_view what, std::string_view id);
+
+}  // namespace evald::daemon

@@ -1,0 +1,582 @@
+// evalctl: the operator's command line for a running evald, over the control API.
+#include <evald/value.hpp>
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using evald::Array;
+using evald::Value;
+
+namespace {
+
+// Exit codes scripts can rely on.
+enum Exit { kOk = 0, kFailed = 1, kUsage = 2, kUnreachable = 3, kRunFailed = 4 };
+
+const char* kMain = R"(evalctl - operate a running evald daemon
+
+Usage: evalctl [global options] <command> [arguments]
+
+Global options:
+  --data-dir DIR     the daemon's data dir (control socket DIR/control.sock; default evald-data)
+  --socket ENDPOINT  control endpoint, overrides --data-dir (ipc://PATH or tcp://HOST:PORT)
+  --json             print machine-readable JSON instead of tables
+  --timeout S        seconds to wait for the daemon's answer (default 30)
+
+Commands:
+  status                                  is the daemon up; version, pid, uptime
+  plugins                                 loaded plugins with versions, and load errors
+  plugin help NAME                        a plugin's config keys
+  pipeline validate FILE                  check a pipeline against the daemon's plugins
+  pipeline load FILE                      load (or replace) a pipeline
+  pipeline list                           loaded pipelines
+  pipeline reload                         re-read every pipeline file (as SIGHUP does)
+  competition create ID [--name NAME]     a new competition
+  competition list
+  round create COMP ROUND --pipeline NAME a round evaluated by a pipeline
+  round list COMP
+  round show COMP ROUND
+  entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...
+                                          register an entrant (submission fields by --set)
+  entrant list COMP
+  run start COMP ROUND [--wait]           start a run of the round's pipeline
+  run list
+  run status RUN [--jobs]                 per-stage counters (and every job)
+  run wait RUN [--timeout S]              wait until the run ends; exit 4 if any job failed
+  run outputs RUN [--stage STAGE]         messages the run's jobs emitted
+  audit verify                            check the audit log's hash chain
+  audit list [--from N] [--limit N]
+  shutdown                                drain in-flight jobs and stop the daemon
+
+Every command takes --help. Exit codes: 0 ok, 1 the daemon refused or failed the request,
+2 usage error, 3 daemon not reachable, 4 a waited-for run ended with failed jobs.
+)";
+
+struct Command {
+  std::vector<std::string> words;
+  std::string usage;
+  std::string help;
+};
+
+const std::vector<Command> kCommands = {
+    {{"status"}, "evalctl status", "Asks the daemon for its version, pid, data dir and uptime."},
+    {{"plugins"}, "evalctl plugins", "Lists loaded plugins (name, version, description) and libraries that failed to load, with the reason."},
+    {{"plugin", "help"}, "evalctl plugin help NAME", "Prints a plugin's description and its config keys (type, default, range)."},
+    {{"pipeline", "validate"}, "evalctl pipeline validate FILE", "Checks a pipeline file exactly as a run would, against the daemon's plugins. Errors name file, line and field."},
+    {{"pipeline", "load"}, "evalctl pipeline load FILE", "Validates and stores a pipeline; replaces one of the same name. Runs already started keep their definition."},
+    {{"pipeline", "list"}, "evalctl pipeline list", "Lists loaded pipelines with their stages and hashes."},
+    {{"pipeline", "reload"}, "evalctl pipeline reload", "Re-reads every pipeline file the daemon loaded; invalid files keep the previous definition."},
+    {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
+    {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
+    {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME", "Creates a round of a competition, evaluated by a loaded pipeline."},
+    {{"round", "list"}, "evalctl round list COMP", "Lists a competition's rounds and their rosters."},
+    {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline and roster."},
+    {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant (or updates its submission) and optionally adds it to a round's roster. --set adds submission fields, e.g. --set weights=/data/team1/model.safetensors."},
+    {{"entrant", "list"}, "evalctl entrant list COMP", "Lists a competition's entrants."},
+    {{"run", "start"}, "evalctl run start COMP ROUND [--wait]", "Starts a run of the round's pipeline over its roster; prints the run id. --wait waits for it to end."},
+    {{"run", "list"}, "evalctl run list", "Lists runs with their state."},
+    {{"run", "status"}, "evalctl run status RUN [--jobs]", "Shows a run's per-stage counters (in, out, queued, running, done, failed, skipped, retried); --jobs lists every job with its error."},
+    {{"run", "wait"}, "evalctl run wait RUN [--timeout S]", "Waits until the run ends, showing progress. Exit 0 when every job succeeded, 4 when some failed, 1 on timeout."},
+    {{"run", "outputs"}, "evalctl run outputs RUN [--stage STAGE]", "Prints the messages a run's jobs emitted."},
+    {{"audit", "verify"}, "evalctl audit verify", "Walks the audit log's hash chain; exit 1 and the first bad entry if it was altered."},
+    {{"audit", "list"}, "evalctl audit list [--from N] [--limit N]", "Prints audit entries: who did what, when."},
+    {{"shutdown"}, "evalctl shutdown", "Asks the daemon to drain in-flight jobs and stop."},
+};
+
+struct Opts {
+  std::string endpoint;
+  std::string data_dir = "evald-data";
+  bool json = false;
+  int timeout_s = 30;
+  std::vector<std::string> pos;
+  std::map<std::string, std::vector<std::string>> flags;
+  bool help = false;
+
+  bool has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string get(const std::string& f, const std::string& fallback = {}) const {
+    auto it = flags.find(f);
+    return it == flags.end() || it->second.empty() ? fallback : it->second.back();
+  }
+};
+
+std::string actor() {
+  struct passwd* pw = getpwuid(geteuid());
+  return std::string(pw ? pw->pw_name : "uid" + std::to_string(geteuid())) + "@evalctl";
+}
+
+class Client {
+ public:
+  explicit Client(const Opts& o) : o_(o), ctx_(1) {}
+
+  // The reply's result; exits the process with kUnreachable or kFailed on errors.
+  Value call(Value req) {
+    req.set("actor", actor());
+    if (o_.endpoint.rfind("ipc://", 0) == 0) {
+      struct stat st;
+      std::string path = o_.endpoint.substr(6);
+      if (stat(path.c_str(), &st) != 0) die(kUnreachable, "evald is not running (no control socket at " + path + "); start it with: evald --data-dir " + o_.data_dir);
+      if (access(path.c_str(), R_OK | W_OK) != 0) die(kUnreachable, "no permission to use the control socket " + path + " (it belongs to the daemon's user and control group)");
+    }
+    zmq::socket_t s(ctx_, zmq::socket_type::req);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::rcvtimeo, o_.timeout_s * 1000);
+    s.set(zmq::sockopt::sndtimeo, o_.timeout_s * 1000);
+    try {
+      s.connect(o_.endpoint);
+      evald::Bytes b = evald::msgpack::encode(req);
+      if (!s.send(zmq::buffer(b.data(), b.size()), zmq::send_flags::none))
+        die(kUnreachable, "evald at " + o_.endpoint + " did not take the request");
+      zmq::message_t reply;
+      if (!s.recv(reply)) die(kUnreachable, "evald at " + o_.endpoint + " did not answer within " + std::to_string(o_.timeout_s) + " s (not running?)");
+      auto v = evald::msgpack::decode(static_cast<const uint8_t*>(reply.data()), reply.size());
+      if (!v) die(kFailed, "malformed reply from evald: " + v.error());
+      if (!v->get_bool("ok")) die(kFailed, v->get_string("error", "request failed"));
+      auto* r = v->find("result");
+      return r ? *r : Value();
+    } catch (const zmq::error_t& e) {
+      die(kUnreachable, "cannot reach evald at " + o_.endpoint + ": " + e.what());
+    }
+    return {};
+  }
+
+  [[noreturn]] void die(int code, const std::string& msg) {
+    if (o_.json) {
+      Value v;
+      v.set("ok", false);
+      v.set("error", msg);
+      std::printf("%s\n", evald::to_json(v).c_str());
+    } else {
+      std::fprintf(stderr, "evalctl: %s\n", msg.c_str());
+    }
+    std::exit(code);
+  }
+
+ private:
+  const Opts& o_;
+  zmq::context_t ctx_;
+};
+
+// --- output --------------------------------------------------------------------------
+
+std::string cell(const Value* v) {
+  if (!v || v->is_null()) return "-";
+  if (v->is_string()) return v->as_string().empty() ? "-" : v->as_string();
+  if (v->is_double()) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v->as_double());
+    return b;
+  }
+  return evald::to_json(*v);
+}
+
+// UTF-8 aware width (counts code points), so Korean names keep columns aligned closely enough.
+size_t width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+void table(const std::vector<std::string>& cols, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) w[i] = width(cols[i]);
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], std::min<size_t>(width(r[i]), 60));
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string out;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      std::string c = i < r.size() ? r[i] : "";
+      out += c;
+      if (i + 1 < cols.size()) out += std::string(w[i] > width(c) ? w[i] - width(c) + 2 : 2, ' ');
+    }
+    std::printf("%s\n", out.c_str());
+  };
+  line(cols);
+  for (auto& r : rows) line(r);
+  if (rows.empty()) std::printf("(none)\n");
+}
+
+void rows_of(const Value& list, const std::vector<std::string>& keys) {
+  std::vector<std::vector<std::string>> rows;
+  if (list.is_array())
+    for (auto& e : list.as_array()) {
+      std::vector<std::string> r;
+      for (auto& k : keys) r.push_back(cell(e.find(k)));
+      rows.push_back(std::move(r));
+    }
+  std::vector<std::string> cols;
+  for (auto& k : keys) {
+    std::string u = k;
+    for (auto& c : u) c = char(std::toupper(static_cast<unsigned char>(c)));
+    cols.push_back(u);
+  }
+  table(cols, rows);
+}
+
+void print_json(const Value& v) { std::printf("%s\n", evald::to_json(v).c_str()); }
+
+std::string read_file(const std::string& path, Client& c) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) c.die(kFailed, path + ": cannot read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string absolute(const std::string& p) {
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+
+void print_counters(const Value& st) {
+  std::printf("run %s  %s  competition %s  round %s  pipeline %s\n", st.get_string("id").c_str(),
+              st.get_string("state").c_str(), st.get_string("competition").c_str(), st.get_string("round").c_str(),
+              st.find("pipeline") ? st.find("pipeline")->get_string("name").c_str() : "-");
+  if (st.find("store_error")) std::printf("STORE ERROR: %s\n", st.get_string("store_error").c_str());
+  rows_of(st.find("stage_counters") ? *st.find("stage_counters") : Value(Array{}),
+          {"stage", "jobs", "in", "out", "queued", "running", "done", "failed", "skipped", "retried"});
+}
+
+std::string bar(double done, double total) {
+  int n = total > 0 ? int(20 * std::min(1.0, done / total)) : 0;
+  return "[" + std::string(size_t(n), '#') + std::string(size_t(20 - n), '.') + "]";
+}
+
+// --- commands ------------------------------------------------------------------------
+
+int need(const Opts& o, size_t n, const Command& cmd, Client& c) {
+  if (o.pos.size() < n) c.die(kUsage, "missing arguments; usage: " + cmd.usage);
+  return 0;
+}
+
+int run_command(const Command& cmd, const Opts& o, Client& c) {
+  const std::string name = cmd.words.size() > 1 ? cmd.words[0] + " " + cmd.words[1] : cmd.words[0];
+  Value req;
+  auto simple = [&](const std::string& op) { req.set("op", op); return c.call(req); };
+
+  if (name == "status") {
+    auto r = simple("ping");
+    if (o.json) return print_json(r), kOk;
+    std::printf("evald %s running: pid %lld, data dir %s, up %.0f s, plugin ABI %s\n", r.get_string("version").c_str(),
+                (long long)r.get_int("pid"), r.get_string("data_dir").c_str(), r.get_double("uptime_s"), r.get_string("abi").c_str());
+    return kOk;
+  }
+  if (name == "plugins") {
+    auto r = simple("plugins.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(*r.find("plugins"), {"name", "version", "abi", "description"});
+    if (auto* e = r.find("errors"); e && !e->as_array().empty()) {
+      std::printf("\nnot loaded:\n");
+      for (auto& x : e->as_array()) std::printf("  %s\n", x.get_string("error").c_str());
+    }
+    return kOk;
+  }
+  if (name == "plugin help") {
+    need(o, 1, cmd, c);
+    req.set("name", o.pos[0]);
+    auto r = simple("plugin.help");
+    if (o.json) return print_json(r), kOk;
+    std::printf("%s %s - %s\n\nConfig keys:\n%s", r.get_string("name").c_str(), r.get_string("version").c_str(),
+                r.get_string("description").c_str(), r.get_string("help").c_str());
+    return kOk;
+  }
+  if (name == "pipeline validate" || name == "pipeline load") {
+    need(o, 1, cmd, c);
+    req.set("yaml", read_file(o.pos[0], c));
+    req.set("source", o.pos[0]);
+    if (name == "pipeline load") {
+      // The daemon re-reads the file on reload, so it gets the absolute path.
+      req.set("path", absolute(o.pos[0]));
+      req.as_map().erase("yaml");
+    }
+    auto r = simple(name == "pipeline load" ? "pipeline.load" : "pipeline.validate");
+    if (o.json) return print_json(r), kOk;
+    if (name == "pipeline load")
+      std::printf("pipeline %s loaded (%s) sha256 %s\n", r.get_string("name").c_str(), r.get_bool("changed") ? "changed" : "unchanged",
+                  r.get_string("sha256").c_str());
+    else
+      std::printf("%s: pipeline %s is valid (sha256 %s)\n", o.pos[0].c_str(), r.get_string("name").c_str(), r.get_string("sha256").c_str());
+    return kOk;
+  }
+  if (name == "pipeline list") {
+    auto r = simple("pipeline.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"name", "stages", "source", "sha256"});
+    return kOk;
+  }
+  if (name == "pipeline reload") {
+    auto r = simple("pipeline.reload");
+    if (o.json) return print_json(r), kOk;
+    std::printf("pipelines reloaded\n");
+    return kOk;
+  }
+  if (name == "competition create") {
+    need(o, 1, cmd, c);
+    req.set("id", o.pos[0]);
+    if (o.has("--name")) req.set("name", o.get("--name"));
+    auto r = simple("competition.create");
+    if (o.json) return print_json(r), kOk;
+    std::printf("competition %s created\n", r.get_string("id").c_str());
+    return kOk;
+  }
+  if (name == "competition list") {
+    auto r = simple("competition.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"id", "name", "created"});
+    return kOk;
+  }
+  if (name == "round create") {
+    need(o, 2, cmd, c);
+    if (!o.has("--pipeline")) c.die(kUsage, "--pipeline NAME is required; usage: " + cmd.usage);
+    req.set("competition", o.pos[0]);
+    req.set("id", o.pos[1]);
+    req.set("pipeline", o.get("--pipeline"));
+    auto r = simple("round.create");
+    if (o.json) return print_json(r), kOk;
+    std::printf("round %s/%s created (pipeline %s)\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str());
+    return kOk;
+  }
+  if (name == "round list") {
+    need(o, 1, cmd, c);
+    req.set("competition", o.pos[0]);
+    auto r = simple("round.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"id", "pipeline", "entrants", "created"});
+    return kOk;
+  }
+  if (name == "round show") {
+    need(o, 2, cmd, c);
+    req.set("competition", o.pos[0]);
+    req.set("id", o.pos[1]);
+    auto r = simple("round.show");
+    if (o.json) return print_json(r), kOk;
+    std::printf("round %s/%s  pipeline %s\nentrants: %s\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str(),
+                cell(r.find("entrants")).c_str());
+    return kOk;
+  }
+  if (name == "entrant add") {
+    need(o, 2, cmd, c);
+    req.set("competition", o.pos[0]);
+    req.set("id", o.pos[1]);
+    if (o.has("--name")) req.set("name", o.get("--name"));
+    if (o.has("--round")) req.set("round", o.get("--round"));
+    if (o.has("--set")) {
+      Value sub = evald::Map{};
+      for (auto& kv : o.flags.at("--set")) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) c.die(kUsage, "--set expects KEY=VALUE, got \"" + kv + "\"");
+        sub.set(kv.substr(0, eq), kv.substr(eq + 1));
+      }
+      req.set("submission", sub);
+    }
+    auto r = simple("entrant.add");
+    if (o.json) return print_json(r), kOk;
+    std::printf("entrant %s (%s) registered%s\n", r.get_string("id").c_str(), r.get_string("name").c_str(),
+                o.has("--round") ? (" in round " + o.get("--round")).c_str() : "");
+    return kOk;
+  }
+  if (name == "entrant list") {
+    need(o, 1, cmd, c);
+    req.set("competition", o.pos[0]);
+    auto r = simple("entrant.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"id", "name", "submission"});
+    return kOk;
+  }
+  if (name == "run list") {
+    auto r = simple("run.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"id", "competition", "round", "pipeline", "state", "created", "finished"});
+    return kOk;
+  }
+  if (name == "run status") {
+    need(o, 1, cmd, c);
+    req.set("run", o.pos[0]);
+    auto r = simple("run.status");
+    if (o.json) return print_json(r), kOk;
+    print_counters(r);
+    if (o.has("--jobs")) {
+      std::printf("\n");
+      rows_of(*r.find("jobs"), {"stage", "unit", "state", "attempt", "inputs", "outputs", "error"});
+    }
+    return kOk;
+  }
+  if (name == "run outputs") {
+    need(o, 1, cmd, c);
+    req.set("run", o.pos[0]);
+    if (o.has("--stage")) req.set("stage", o.get("--stage"));
+    auto r = simple("run.outputs");
+    if (o.json) return print_json(r), kOk;
+    std::vector<std::vector<std::string>> rows;
+    for (auto& m : r.as_array()) {
+      auto* env = m.find("envelope");
+      rows.push_back({env->get_string("stage"), cell(env->find("entrant")), m.get_string("kind"), evald::to_json(*m.find("payload"))});
+    }
+    table({"STAGE", "ENTRANT", "KIND", "PAYLOAD"}, rows);
+    return kOk;
+  }
+  if (name == "run start" || name == "run wait") {
+    std::string run;
+    if (name == "run start") {
+      need(o, 2, cmd, c);
+      req.set("competition", o.pos[0]);
+      req.set("round", o.pos[1]);
+      auto r = simple("run.start");
+      run = r.get_string("run");
+      if (!o.has("--wait")) {
+        if (o.json) return print_json(r), kOk;
+        std::printf("%s\n", run.c_str());
+        return kOk;
+      }
+    } else {
+      need(o, 1, cmd, c);
+      run = o.pos[0];
+    }
+    double limit = o.has("--timeout") ? std::stod(o.get("--timeout")) : 1e12;
+    auto t0 = std::chrono::steady_clock::now();
+    bool tty = isatty(STDOUT_FILENO) && !o.json;
+    while (true) {
+      Value q;
+      q.set("op", "run.status");
+      q.set("run", run);
+      auto st = c.call(q);
+      std::string state = st.get_string("state");
+      if (tty) {
+        int64_t jobs = 0, fin = 0;
+        for (auto& s : st.find("stage_counters")->as_array()) {
+          jobs += s.get_int("jobs");
+          fin += s.get_int("done") + s.get_int("failed") + s.get_int("skipped");
+        }
+        std::string live;
+        for (auto& j : st.find("jobs")->as_array())
+          if (auto* p = j.find("progress"))
+            live += "  " + j.get_string("stage") + "/" + j.get_string("unit") + " " + bar(p->get_double("done"), p->get_double("total"));
+        std::printf("\r%s %s %lld/%lld jobs final%s\033[K", run.c_str(), bar(double(fin), double(std::max<int64_t>(jobs, 1))).c_str(),
+                    (long long)fin, (long long)jobs, live.c_str());
+        std::fflush(stdout);
+      }
+      if (state != "running") {
+        if (tty) std::printf("\n");
+        if (o.json) print_json(st);
+        else print_counters(st);
+        return state == "done" ? kOk : kRunFailed;
+      }
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit)
+        c.die(kFailed, "run " + run + " still running after " + o.get("--timeout") + " s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  if (name == "audit verify") {
+    auto r = simple("audit.verify");
+    if (o.json) print_json(r);
+    else if (r.get_bool("ok"))
+      std::printf("audit log intact: %lld entries, head %s\n", (long long)r.get_int("entries"), r.get_string("head").c_str());
+    else
+      std::printf("AUDIT LOG BROKEN after %lld good entries: %s\n", (long long)r.get_int("entries"), r.get_string("problem").c_str());
+    return r.get_bool("ok") ? kOk : kFailed;
+  }
+  if (name == "audit list") {
+    if (o.has("--from")) req.set("from", std::stoll(o.get("--from")));
+    if (o.has("--limit")) req.set("limit", std::stoll(o.get("--limit")));
+    auto r = simple("audit.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"seq", "time", "actor", "action", "detail"});
+    return kOk;
+  }
+  if (name == "shutdown") {
+    auto r = simple("shutdown");
+    if (o.json) return print_json(r), kOk;
+    std::printf("evald is draining and will stop\n");
+    return kOk;
+  }
+  return kUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Opts o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Flags that take a value; everything else starting with -- is a switch.
+  static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
+                                                   "--pipeline", "--stage", "--from", "--limit"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") o.help = true;
+    else if (a == "--json") o.json = true;
+    else if (a.rfind("--", 0) == 0) {
+      bool valued = std::find(kValued.begin(), kValued.end(), a) != kValued.end();
+      if (valued) {
+        if (i + 1 >= args.size()) {
+          std::fprintf(stderr, "evalctl: %s needs a value\n", a.c_str());
+          return kUsage;
+        }
+        o.flags[a].push_back(args[++i]);
+      } else {
+        o.flags[a];
+      }
+    } else {
+      o.pos.push_back(a);
+    }
+  }
+  if (o.has("--data-dir")) o.data_dir = o.get("--data-dir");
+  o.endpoint = o.has("--socket") ? o.get("--socket") : "ipc://" + o.data_dir + "/control.sock";
+  if (o.has("--timeout") && o.pos.size() > 0 && o.pos[0] != "run") {
+    try {
+      o.timeout_s = std::max(1, std::stoi(o.get("--timeout")));
+    } catch (...) {
+      std::fprintf(stderr, "evalctl: --timeout expects seconds\n");
+      return kUsage;
+    }
+  }
+  if (o.pos.empty()) {
+    std::fputs(kMain, o.help ? stdout : stderr);
+    return o.help ? kOk : kUsage;
+  }
+  const Command* cmd = nullptr;
+  for (auto& c : kCommands) {
+    if (o.pos.size() < c.words.size()) continue;
+    if (std::equal(c.words.begin(), c.words.end(), o.pos.begin())) {
+      cmd = &c;
+      break;
+    }
+  }
+  if (!cmd) {
+    std::fprintf(stderr, "evalctl: unknown command \"%s\" (see evalctl --help)\n", o.pos[0].c_str());
+    return kUsage;
+  }
+  if (o.help) {
+    std::printf("Usage: %s\n\n%s\n", cmd->usage.c_str(), cmd->help.c_str());
+    return kOk;
+  }
+  o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
+  static const std::map<std::string, std::vector<std::string>> kAllowed = {
+      {"competition create", {"--name"}}, {"round create", {"--pipeline"}}, {"entrant add", {"--name", "--round", "--set"}},
+      {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
+      {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}};
+  std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];
+  for (auto& [f, _] : o.flags) {
+    if (f == "--data-dir" || f == "--socket" || f == "--timeout") continue;
+    auto it = kAllowed.find(key);
+    if (it == kAllowed.end() || std::find(it->second.begin(), it->second.end(), f) == it->second.end()) {
+      std::fprintf(stderr, "evalctl: %s does not take %s; usage: %s\n", key.c_str(), f.c_str(), cmd->usage.c_str());
+      return kUsage;
+    }
+  }
+  Client client(o);
+  return run_command(*cmd, o, client);
+}
