@@ -63,7 +63,7 @@ void PluginRegistry::scan(const std::vector<fs::path>& dirs) {
   for (auto& dir : dirs) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
-      errors_.push_back({dir, "plugin directory does not exist"});
+      errors_.push_back({dir, dir.string() + ": plugin directory does not exist"});
       continue;
     }
     std::vector<fs::path> files;

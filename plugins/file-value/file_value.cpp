@@ -1,5 +1,6 @@
-// file-value: per entrant, reads one number from the file its submission names and emits
-// it as a "value" message with the file's sha256, so the number traces back to its input.
+// file-value: per entrant, reads one number from the file its submission names (blank lines
+// and '#' comments aside) and emits it as a "value" message with the file's sha256, so the
+// number traces back to its input.
 #include <evald/plugin.hpp>
 
 #include <sodium.h>
@@ -55,13 +56,13 @@ class FileValue : public evald::Plugin {
     std::stringstream ss;
     ss << in.rdbuf();
     std::string raw = ss.str();
-    // Exactly one non-empty line; errors name the line.
+    // Exactly one non-empty line besides '#' comments; errors name the line.
     std::string text;
     int line = 0, found_at = 0;
     std::istringstream lines(raw);
     for (std::string l; std::getline(lines, l);) {
       ++line;
-      if (trim(l).empty()) continue;
+      if (trim(l).empty() || trim(l)[0] == '#') continue;
       if (found_at)
         return evald::Status::error(path->as_string() + ":" + std::to_string(line) + ": expected a single number, found a second line");
       found_at = line;

@@ -2,6 +2,7 @@
 // whose upstream job failed are listed as missing, never counted as zero.
 #include <evald/plugin.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 class Sum : public evald::Plugin {
@@ -10,7 +11,7 @@ class Sum : public evald::Plugin {
     return evald::ConfigSchema()
         .string("input_kind", "kind of the upstream messages to add").def("value").min(1)
         .string("field", "payload field holding the number").def("value").min(1)
-        .string("output", "also write the result as JSON to this file (empty: only emit it)").def("");
+        .string("output", "also write the result as JSON to this file; a relative path is inside the job's artifact directory (empty: only emit it)").def("");
   }
 
   Sum(const evald::Value& config, evald::Context&)
@@ -45,10 +46,13 @@ class Sum : public evald::Plugin {
     out.set("sources", std::move(sources));
     out.set("run", job.envelope.run);
     if (!output_.empty()) {
-      std::ofstream f(output_, std::ios::binary | std::ios::trunc);
+      std::filesystem::path path(output_);
+      if (path.is_relative()) path = std::filesystem::path(ctx.artifact_dir()) / path;
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
       f << evald::to_json(out) << "\n";
-      if (!f) return evald::Status::error(output_ + ": cannot write result");
-      ctx.info("wrote " + output_);
+      if (!f) return evald::Status::error(path.string() + ": cannot write result");
+      out.set("output", path.string());
+      ctx.info("wrote " + path.string());
     }
     return ctx.emit("sum", out);
   }

@@ -2,6 +2,7 @@
 // Status/Result for errors without exceptions. Header-only; depends on the standard library.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -49,6 +50,7 @@ class Result {
   T&& value() && { return std::get<0>(std::move(v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   Status status() const { return ok() ? Status() : std::get<1>(v_); }
@@ -451,9 +453,10 @@ inline void to_json(const Value& v, std::string& out) {
         out += "null";
         break;
       }
+      // Shortest text that reads back as the same double: 33.6, not 33.600000000000001.
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.17g", d);
-      out += buf;
+      auto res = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, res.ptr);
       break;
     }
     case Value::Type::String: {

@@ -1,0 +1,88 @@
+// The control API's logic without sockets: requests in, replies out.
+#include "control.hpp"
+
+#include <gtest/gtest.h>
+
+#include "../common/test_util.hpp"
+
+using namespace evald;
+using namespace evald::daemon;
+
+namespace {
+
+class ControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plugins_.scan({EVALD_PLUGIN_DIR});
+    config_.data_dir = tmp_.path().string();
+    store_ = std::move(*Store::open(tmp_.path()));
+    audit_ = std::move(*AuditLog::open(*store_));
+    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins_, EngineOptions{tmp_.path(), 5});
+    api_ = std::make_unique<ControlApi>(config_, *store_, *audit_, plugins_, *engine_, [this] { shutdown_ = true; });
+  }
+  Value call(std::initializer_list<std::pair<const char*, Value>> kv) {
+    Value req;
+    req.set("actor", "tester");
+    for (auto& [k, v] : kv) req.set(k, v);
+    return api_->handle(req);
+  }
+
+  test::TempDir tmp_;
+  DaemonConfig config_;
+  PluginRegistry plugins_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<ControlApi> api_;
+  bool shutdown_ = false;
+};
+
+}  // namespace
+
+TEST_F(ControlTest, MalformedRequestsGetErrors) {
+  Bytes garbage = {0xdd, 0xff, 0xff, 0xff, 0xff};
+  auto r = msgpack::decode(api_->handle_bytes(garbage.data(), garbage.size()));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->get_bool("ok"));
+  EXPECT_NE(r->get_string("error").find("malformed request"), std::string::npos);
+  EXPECT_FALSE(api_->handle(Value(5)).get_bool("ok"));
+  auto u = call({{"op", "launch-missiles"}});
+  EXPECT_NE(u.get_string("error").find("unknown op \"launch-missiles\""), std::string::npos);
+  auto m = call({{"op", "competition.create"}});
+  EXPECT_NE(m.get_string("error").find("\"id\" (string) is required"), std::string::npos);
+  auto bad = call({{"op", "competition.create"}, {"id", "../etc"}});
+  EXPECT_NE(bad.get_string("error").find("not a valid id"), std::string::npos);
+}
+
+TEST_F(ControlTest, StateChangesAreAuditedWithTheirActor) {
+  EXPECT_TRUE(call({{"op", "competition.create"}, {"id", "k-ai"}, {"name", "독자 AI 파운데이션 모델"}}).get_bool("ok"));
+  auto dup = call({{"op", "competition.create"}, {"id", "k-ai"}});
+  EXPECT_FALSE(dup.get_bool("ok"));
+  auto yaml = "name: demo\nstages:\n  - id: read\n    plugin: file-value\n";
+  EXPECT_TRUE(call({{"op", "pipeline.load"}, {"yaml", yaml}, {"source", "demo.yaml"}}).get_bool("ok"));
+  EXPECT_TRUE(call({{"op", "round.create"}, {"competition", "k-ai"}, {"id", "r1"}, {"pipeline", "demo"}}).get_bool("ok"));
+  Value sub;
+  sub.set("value_file", "/x");
+  EXPECT_TRUE(call({{"op", "entrant.add"}, {"competition", "k-ai"}, {"id", "t1"}, {"round", "r1"}, {"submission", sub}}).get_bool("ok"));
+  EXPECT_TRUE(call({{"op", "entrant.add"}, {"competition", "k-ai"}, {"id", "t1"}, {"round", "r1"}}).get_bool("ok"));
+  auto round = call({{"op", "round.show"}, {"competition", "k-ai"}, {"id", "r1"}});
+  EXPECT_EQ(round.find("result")->find("entrants")->as_array().size(), 1u) << "added once";
+  auto audit = call({{"op", "audit.list"}});
+  auto& entries = audit.find("result")->as_array();
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[0].get_string("action"), "competition.create");
+  EXPECT_EQ(entries[0].get_string("actor"), "tester");
+  EXPECT_TRUE(call({{"op", "audit.verify"}}).find("result")->get_bool("ok"));
+}
+
+TEST_F(ControlTest, RunStartNeedsARunningEngineAndAKnownRound) {
+  auto r = call({{"op", "run.start"}, {"competition", "nope"}, {"round", "r1"}});
+  EXPECT_NE(r.get_string("error").find("no round"), std::string::npos);
+  auto v = call({{"op", "pipeline.validate"}, {"yaml", "name: x\nstages:\n  - id: a\n    plugin: ghost\n"}});
+  EXPECT_NE(v.get_string("error").find("unknown plugin \"ghost\""), std::string::npos);
+}
+
+TEST_F(ControlTest, ShutdownIsRecordedThenRequested) {
+  EXPECT_TRUE(call({{"op", "shutdown"}}).get_bool("ok"));
+  EXPECT_TRUE(shutdown_);
+}
