@@ -49,6 +49,8 @@ Commands that print and exit:
   --list-plugins         load the plugins and list them with versions and load errors
   --plugin-help NAME     a plugin's description and config keys
   --print-config         the effective configuration
+  --verify-audit         check the audit log's hash chain of a stopped daemon's data dir
+                         (for a running daemon: evalctl audit verify)
   --json                 machine-readable output for the commands above
   --version              version and plugin ABI
   --help                 this text
@@ -89,7 +91,7 @@ void setup_logging(const DaemonConfig& cfg) {
 struct Args {
   DaemonConfig cfg;
   std::string validate, plugin_help;
-  bool list_plugins = false, print_config = false, json = false;
+  bool list_plugins = false, print_config = false, json = false, verify_audit = false;
 };
 
 // Exit code, or -1 to go on.
@@ -137,6 +139,7 @@ int parse_args(int argc, char** argv, Args& a) {
     }
     if (f == "--list-plugins") a.list_plugins = true;
     else if (f == "--print-config") a.print_config = true;
+    else if (f == "--verify-audit") a.verify_audit = true;
     else if (f == "--json") a.json = true;
     else if (f == "--config") ++i;
     else if (f == "--data-dir" || f == "--plugin-dir" || f == "--control" || f == "--control-group" ||
@@ -272,6 +275,10 @@ int main(int argc, char** argv) {
   for (auto& p : plugins.list()) spdlog::info("plugin={} version={} path={}", p->name, p->version, p->path.string());
 
   auto store = Store::open(a.cfg.data_dir);
+  if (!store && a.verify_audit) {
+    std::fprintf(stderr, "evald: %s\n(for a running daemon use: evalctl audit verify)\n", store.error().c_str());
+    return 3;
+  }
   if (!store) {
     spdlog::error("{}", store.error());
     std::fprintf(stderr, "evald: %s\n", store.error().c_str());
@@ -286,6 +293,22 @@ int main(int argc, char** argv) {
   if (!audit) {
     spdlog::error("{}", audit.error());
     return 3;
+  }
+  if (a.verify_audit) {
+    auto v = (*audit)->verify();
+    if (a.json) {
+      Value r;
+      r.set("ok", v.ok);
+      r.set("entries", int64_t(v.entries));
+      r.set("head", v.head);
+      if (!v.ok) r.set("problem", v.problem);
+      std::printf("%s\n", to_json(r).c_str());
+    } else if (v.ok) {
+      std::printf("audit log intact: %llu entries, head %s\n", (unsigned long long)v.entries, v.head.c_str());
+    } else {
+      std::printf("AUDIT LOG BROKEN after %llu good entries: %s\n", (unsigned long long)v.entries, v.problem.c_str());
+    }
+    return v.ok ? 0 : 1;
   }
 
   boost::asio::io_context io;

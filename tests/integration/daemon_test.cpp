@@ -63,6 +63,9 @@ TEST(Daemon, RunsARoundEndToEndThroughEvalctl) {
   EXPECT_NE(entries.out.find("@evalctl"), std::string::npos) << "actor recorded";
   EXPECT_EQ(d.ctl("shutdown").code, 0);
   EXPECT_EQ(d.wait_exit(), 0);
+  auto offline = run(std::string(EVALD_BIN) + " --data-dir " + quote(d.data_dir()) + " --verify-audit");
+  EXPECT_EQ(offline.code, 0) << offline.out;
+  EXPECT_NE(offline.out.find("audit log intact"), std::string::npos) << offline.out;
 }
 
 TEST(Daemon, EvalctlSaysWhenTheDaemonIsNotRunning) {
@@ -231,4 +234,22 @@ TEST(Daemon, FullDiskGivesAClearErrorAndLosesNothing) {
   auto comps = d.ctl("competition list");
   EXPECT_NE(comps.out.find("before"), std::string::npos) << comps.out;
   EXPECT_EQ(d.ctl("audit verify").code, 0);
+}
+
+TEST(Daemon, CorruptControlRequestsGetErrorsAndTheDaemonKeepsServing) {
+  TempDir tmp;
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start());
+  // A 5-byte header claiming a 4-billion-element array, random bytes, an empty frame.
+  for (std::string bytes : {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xc1\x00garbage"), std::string()}) {
+    std::string reply = control_raw(d.data_dir(), bytes);
+    auto v = msgpack::decode(reply);
+    ASSERT_TRUE(v.ok()) << "reply is msgpack";
+    EXPECT_FALSE(v->get_bool("ok"));
+    EXPECT_NE(v->get_string("error").find("malformed request"), std::string::npos) << v->get_string("error");
+  }
+  Value unknown;
+  unknown.set("op", "drop-tables");
+  EXPECT_NE(control(d.data_dir(), unknown).get_string("error").find("unknown op"), std::string::npos);
+  EXPECT_EQ(d.ctl("status").code, 0);
 }
