@@ -398,6 +398,7 @@ struct Engine::Broker {
   std::vector<std::pair<std::string, Value>> audit_pending;  // action, detail
   std::vector<std::string> finished_runs;
   bool draining = false;
+  size_t abandoned = 0;  // worker threads stuck in plugin code at shutdown
   Clock::time_point drain_deadline;
   bool quit = false;
   std::string store_error;
@@ -1010,6 +1011,7 @@ struct Engine::Broker {
       spdlog::warn("worker {} (run={} stage={}) did not stop; abandoning its thread", w->id, w->run, w->stage);
       if (w->thread.joinable()) w->thread.detach();
       (void)w.release();  // the detached thread still uses it
+      ++abandoned;
     }
     retired.clear();
   }
@@ -1077,7 +1079,11 @@ Engine::Engine(Store& store, AuditLog& audit, const PluginRegistry& plugins, Eng
 Engine::~Engine() {
   stop(false);
   wait();
+  // Terminating the context would wait forever for the sockets of threads stuck in plugin
+  // code; the process is ending anyway, so leave it to the OS.
+  bool stuck = broker_ && broker_->abandoned > 0;
   broker_.reset();
+  if (stuck) (void)zmq_.release();
   zmq_.reset();
 }
 

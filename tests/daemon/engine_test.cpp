@@ -261,3 +261,40 @@ TEST_F(EngineTest, PluginThatCannotStartFailsItsStage) {
   EXPECT_EQ(a.get_string("state"), "failed");
   EXPECT_NE(a.get_string("error").find("submission has no \"value_file\""), std::string::npos);
 }
+
+TEST_F(EngineTest, ShutdownDoesNotWaitForAHungPlugin) {
+  auto run = start(R"(name: p
+stages:
+  - id: s1
+    plugin: test-behave
+    timeout_s: 1
+    retries: 0
+    config: {mode: hang_hard, sleep_ms: 120000}
+)",
+                   {"a"});
+  ASSERT_TRUE(wait(run, 20));
+  EXPECT_EQ(job(status(run), "s1", "a").get_string("error"), "timed out after 1 s");
+  auto t0 = std::chrono::steady_clock::now();
+  close();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30)) << "stop hung on the stuck plugin thread";
+}
+
+TEST(EngineLifecycle, StopIsSafeWithoutStartAndTwice) {
+  test::TempDir tmp;
+  auto store = std::move(*Store::open(tmp.path()));
+  auto audit = std::move(*AuditLog::open(*store));
+  PluginRegistry none;
+  {
+    Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1});
+    e.stop();
+    e.stop(false);
+    e.wait();
+  }
+  Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1});
+  ASSERT_TRUE(e.start().ok());
+  EXPECT_FALSE(e.start().ok()) << "a second start is refused";
+  e.stop();
+  e.stop();
+  e.wait();
+  EXPECT_FALSE(e.running());
+}
