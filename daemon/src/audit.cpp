@@ -96,11 +96,13 @@ AuditVerdict AuditLog::verify() const {
 std::vector<Value> AuditLog::list(uint64_t from, size_t limit) const {
   std::vector<Value> out;
   std::string start = zero_pad(from == 0 ? 1 : from, 16);
-  (void)store_.scan(Family::Audit, "", [&](std::string_view key, std::string_view raw) {
-    if (key < start) return true;
-    if (auto v = msgpack::decode(raw)) out.push_back(std::move(*v));
-    return out.size() < limit;
-  });
+  (void)store_.scan(
+      Family::Audit, "",
+      [&](std::string_view, std::string_view raw) {
+        if (auto v = msgpack::decode(raw)) out.push_back(std::move(*v));
+        return out.size() < limit;
+      },
+      start);
   return out;
 }
 

@@ -299,6 +299,25 @@ void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store*
 
 }  // namespace
 
+// Messages stored under a key prefix, in key order (job order, then seq).
+static Result<std::vector<Message>> read_messages(const Store& store, const std::string& prefix) {
+  std::vector<Message> out;
+  Status bad;
+  auto st = store.scan(Family::Messages, prefix, [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    auto m = v ? Message::from_value(*v) : Result<Message>(v.status());
+    if (!m) {
+      bad = Status::error("corrupt message " + std::string(key) + ": " + m.error());
+      return false;
+    }
+    out.push_back(std::move(*m));
+    return true;
+  });
+  if (!st) return st;
+  if (!bad) return bad;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Broker
 
@@ -761,24 +780,6 @@ struct Engine::Broker {
 
   // --- dispatch, timeouts ---------------------------------------------------------------
 
-  Result<std::vector<Message>> read_outputs(const std::string& prefix) {
-    std::vector<Message> out;
-    Status bad;
-    auto st = eng.store_.scan(Family::Messages, prefix, [&](std::string_view key, std::string_view raw) {
-      auto v = msgpack::decode(raw);
-      auto m = v ? Message::from_value(*v) : Result<Message>(v.status());
-      if (!m) {
-        bad = Status::error("corrupt message " + std::string(key) + ": " + m.error());
-        return false;
-      }
-      out.push_back(std::move(*m));
-      return true;
-    });
-    if (!st) return st;
-    if (!bad) return bad;
-    return out;
-  }
-
   Result<Bytes> build_job(RunRt& run, JobRt& j, const StageSpec& st) {
     Job job;
     job.envelope = {run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
@@ -790,7 +791,7 @@ struct Engine::Broker {
       std::string prefix = run.id + "/" + a + "/";
       if (up.per == Per::Entrant && st.per == Per::Entrant) prefix += j.unit + "/";
       else if (up.per == Per::Round) prefix += std::string(kRoundUnit) + "/";
-      auto in = read_outputs(prefix);
+      auto in = read_messages(eng.store_, prefix);
       if (!in) return in.status();
       for (auto& m : *in) job.inputs.push_back(std::move(m));
     }
@@ -1200,22 +1201,7 @@ Result<Value> Engine::run_status(const std::string& run_id) const {
 }
 
 Result<std::vector<Message>> Engine::run_outputs(const std::string& run_id, const std::string& stage) const {
-  std::vector<Message> out;
-  std::string prefix = run_id + "/" + (stage.empty() ? "" : stage + "/");
-  Status bad;
-  auto st = store_.scan(Family::Messages, prefix, [&](std::string_view key, std::string_view raw) {
-    auto v = msgpack::decode(raw);
-    auto m = v ? Message::from_value(*v) : Result<Message>(v.status());
-    if (!m) {
-      bad = Status::error("corrupt message " + std::string(key) + ": " + m.error());
-      return false;
-    }
-    out.push_back(std::move(*m));
-    return true;
-  });
-  if (!st) return st;
-  if (!bad) return bad;
-  return out;
+  return read_messages(store_, run_id + "/" + (stage.empty() ? "" : stage + "/"));
 }
 
 }  // namespace evald::daemon

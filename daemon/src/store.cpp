@@ -1,6 +1,8 @@
 #include "store.hpp"
 
 #include <rocksdb/db.h>
+
+#include <algorithm>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -109,9 +111,9 @@ Result<std::optional<Value>> Store::get_value(Family f, std::string_view key) co
 }
 
 Status Store::scan(Family f, std::string_view prefix,
-                   const std::function<bool(std::string_view, std::string_view)>& fn) const {
+                   const std::function<bool(std::string_view, std::string_view)>& fn, std::string_view from) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
-  for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+  for (it->Seek(slice(std::max(prefix, from))); it->Valid(); it->Next()) {
     auto k = it->key();
     if (!k.starts_with(slice(prefix))) break;
     if (!fn(std::string_view(k.data(), k.size()), std::string_view(it->value().data(), it->value().size()))) break;

@@ -71,9 +71,11 @@ class Store {
   Result<std::optional<std::string>> get(Family f, std::string_view key) const;
   // Value decoded from msgpack; an error naming the key when the record is corrupt.
   Result<std::optional<Value>> get_value(Family f, std::string_view key) const;
-  // Calls fn for each key with the prefix, in key order, until fn returns false.
+  // Calls fn for each key with the prefix, in key order, until fn returns false. from, when
+  // not empty, skips keys before it.
   Status scan(Family f, std::string_view prefix,
-              const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+              const std::function<bool(std::string_view key, std::string_view value)>& fn,
+              std::string_view from = {}) const;
   // The last key with the prefix, if any.
   std::optional<std::pair<std::string, std::string>> last(Family f, std::string_view prefix) const;
 
