@@ -211,29 +211,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     r.set("uptime_s", double(now_ms() - started_ms_) / 1000.0);
     return r;
   }
-  if (op == "plugins.list") {
-    Array ps, errs;
-    for (auto& p : plugins_.list()) {
-      Value e;
-      e.set("name", p->name);
-      e.set("version", p->version);
-      e.set("description", p->description);
-      e.set("abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor));
-      e.set("path", p->path.string());
-      e.set("sha256", p->sha256);
-      ps.push_back(std::move(e));
-    }
-    for (auto& e : plugins_.errors()) {
-      Value v;
-      v.set("path", e.path.string());
-      v.set("error", e.error);
-      errs.push_back(std::move(v));
-    }
-    Value r;
-    r.set("plugins", std::move(ps));
-    r.set("errors", std::move(errs));
-    return r;
-  }
+  if (op == "plugins.list") return plugins_.to_value();
   if (op == "plugin.help") {
     auto name = need_string(req, "name");
     if (!name) return name.status();

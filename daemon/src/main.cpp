@@ -182,26 +182,7 @@ int parse_args(int argc, char** argv, Args& a) {
 
 void print_plugins(const PluginRegistry& reg, bool json) {
   if (json) {
-    Value v;
-    Array ps, es;
-    for (auto& p : reg.list()) {
-      Value e;
-      e.set("name", p->name);
-      e.set("version", p->version);
-      e.set("description", p->description);
-      e.set("path", p->path.string());
-      e.set("sha256", p->sha256);
-      ps.push_back(std::move(e));
-    }
-    for (auto& e : reg.errors()) {
-      Value x;
-      x.set("path", e.path.string());
-      x.set("error", e.error);
-      es.push_back(std::move(x));
-    }
-    v.set("plugins", std::move(ps));
-    v.set("errors", std::move(es));
-    std::printf("%s\n", to_json(v).c_str());
+    std::printf("%s\n", to_json(reg.to_value()).c_str());
     return;
   }
   std::printf("%-20s %-10s %s\n", "PLUGIN", "VERSION", "DESCRIPTION");

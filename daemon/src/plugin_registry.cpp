@@ -91,6 +91,30 @@ std::shared_ptr<const PluginLibrary> PluginRegistry::find(std::string_view name)
   return it == plugins_.end() ? nullptr : it->second;
 }
 
+Value PluginRegistry::to_value() const {
+  Array ps, errs;
+  for (auto& [_, p] : plugins_) {
+    Value e;
+    e.set("name", p->name);
+    e.set("version", p->version);
+    e.set("description", p->description);
+    e.set("abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor));
+    e.set("path", p->path.string());
+    e.set("sha256", p->sha256);
+    ps.push_back(std::move(e));
+  }
+  for (auto& e : errors_) {
+    Value v;
+    v.set("path", e.path.string());
+    v.set("error", e.error);
+    errs.push_back(std::move(v));
+  }
+  Value r;
+  r.set("plugins", std::move(ps));
+  r.set("errors", std::move(errs));
+  return r;
+}
+
 std::vector<std::shared_ptr<const PluginLibrary>> PluginRegistry::list() const {
   std::vector<std::shared_ptr<const PluginLibrary>> out;
   for (auto& [_, p] : plugins_) out.push_back(p);

@@ -49,6 +49,8 @@ class PluginRegistry {
   std::shared_ptr<const PluginLibrary> find(std::string_view name) const;
   std::vector<std::shared_ptr<const PluginLibrary>> list() const;
   const std::vector<PluginLoadError>& errors() const { return errors_; }
+  // {plugins: [{name, version, description, abi, path, sha256}], errors: [{path, error}]}
+  Value to_value() const;
 
  private:
   std::map<std::string, std::shared_ptr<const PluginLibrary>, std::less<>> plugins_;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_plugins.hpp"
+
 #include <condition_variable>
 #include <set>
 
@@ -13,14 +15,7 @@ using namespace evald::daemon;
 
 namespace {
 
-const PluginRegistry& plugins() {
-  static PluginRegistry r = [] {
-    PluginRegistry p;
-    p.scan({EVALD_PLUGIN_DIR, EVALD_TEST_PLUGIN_DIR});
-    return p;
-  }();
-  return r;
-}
+using test::plugins;
 
 class EngineTest : public ::testing::Test {
  protected:

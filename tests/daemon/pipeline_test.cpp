@@ -2,18 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "test_plugins.hpp"
+
 using namespace evald;
 using namespace evald::daemon;
 
 namespace {
-const PluginRegistry& plugins() {
-  static PluginRegistry r = [] {
-    PluginRegistry p;
-    p.scan({EVALD_PLUGIN_DIR, EVALD_TEST_PLUGIN_DIR});
-    return p;
-  }();
-  return r;
-}
+using test::plugins;
 Result<PipelineSpec> parse(const std::string& y) { return parse_pipeline(y, "p.yaml", plugins()); }
 void expect_error(const std::string& yaml, const std::string& needle) {
   auto r = parse(yaml);
