@@ -84,10 +84,15 @@ struct WorkerRt {
   std::atomic<uint64_t> cancel_serial{0};
   std::atomic<bool> exited{false};
   bool ready = false;
-  bool busy = false;
   bool lost = false;  // timed out inside the plugin; its thread may never come back
-  std::string job;    // stage/unit of the job it runs
-  uint64_t serial = 0;
+  // Jobs sent and not yet answered, in the order the worker runs them: the front one is
+  // running, the others wait in its socket. Prefetching keeps a worker busy while the
+  // broker syncs, so one WAL sync covers many jobs.
+  struct Sent {
+    std::string key;  // stage/unit
+    uint64_t serial;
+  };
+  std::deque<Sent> inflight;
 };
 
 namespace {
@@ -336,6 +341,9 @@ struct JobRt {
   Clock::time_point deadline;
   std::string worker;
   std::vector<Message> pending_out;
+  // Committed outputs kept for the downstream jobs, so dispatch need not read them back;
+  // absent after a restart, when they come from the store.
+  std::shared_ptr<const std::vector<Message>> committed_out;
 
   std::string key() const { return stage + "/" + unit; }
 
@@ -414,6 +422,7 @@ struct Engine::Broker {
   uint64_t next_worker = 0, next_serial = 0;
 
   Store::Batch batch;
+  Store::Batch soft;  // "running" marks: informative only, written without a sync of their own
   std::vector<std::pair<std::string, Value>> audit_pending;  // action, detail
   std::vector<std::string> finished_runs;
   bool draining = false;
@@ -427,7 +436,7 @@ struct Engine::Broker {
   std::map<std::string, std::pair<double, double>> progress;  // run/stage/unit -> done,total
 
   Broker(Engine& e, zmq::context_t& z)
-      : eng(e), zctx(z), router(z, zmq::socket_type::router), batch(e.store_) {
+      : eng(e), zctx(z), router(z, zmq::socket_type::router), batch(e.store_), soft(e.store_) {
     static std::atomic<int> n{0};
     endpoint = "inproc://evald-broker-" + std::to_string(n++);
     router.set(zmq::sockopt::router_mandatory, 1);
@@ -688,7 +697,9 @@ struct Engine::Broker {
     }
     WorkerRt* w = worker(wid);
     if (!w) {
-      spdlog::debug("broker dropped a frame from retired worker {}", wid);
+      // A retired worker may have missed its STOP (sent before it connected): say it again.
+      for (auto& r : retired)
+        if (r->id == wid) send_stop(*r);
       return;
     }
     std::string t = f->get_string("t");
@@ -743,7 +754,7 @@ struct Engine::Broker {
         retire(*w);
         return;
       }
-      w->busy = false;
+      answered(*w, run, f->get_string("key"));
       if (!current) return;  // late answer of an attempt already given up on
       if (t == "FAILED") {
         fail_attempt(run, j, f->get_string("error"));
@@ -754,6 +765,7 @@ struct Engine::Broker {
         batch.put(Family::Messages, run.id + "/" + j.key() + "/" + zero_pad(uint64_t(seq++), 8), m.to_value());
       }
       j.outputs = int64_t(j.pending_out.size());
+      j.committed_out = std::make_shared<const std::vector<Message>>(std::move(j.pending_out));
       j.pending_out.clear();
       j.state = JobState::Done;
       j.error.clear();
@@ -764,13 +776,47 @@ struct Engine::Broker {
     }
   }
 
-  void retire(WorkerRt& w) {
+  // A worker answered (or gave up on) job key: it leaves the worker's queue, and the next
+  // one, now running, gets its deadline.
+  void answered(WorkerRt& w, RunRt& run, const std::string& key) {
+    auto it = std::find_if(w.inflight.begin(), w.inflight.end(), [&](auto& s) { return s.key == key; });
+    if (it == w.inflight.end()) return;
+    bool was_front = it == w.inflight.begin();
+    w.inflight.erase(it);
+    if (was_front && !w.inflight.empty()) start_clock(run, w.inflight.front().key);
+  }
+
+  void start_clock(RunRt& run, const std::string& key) {
+    auto jit = run.jobs.find(key);
+    if (jit == run.jobs.end()) return;
+    jit->second.deadline = Clock::now() + std::chrono::seconds(run.spec->stage(jit->second.stage)->timeout_s);
+  }
+
+  // Puts the jobs sent to w back at the front of their stage's queue, in order.
+  void requeue(WorkerRt& w, RunRt& run) {
+    auto& queue = run.stages[w.stage].queue;
+    for (auto it = w.inflight.rbegin(); it != w.inflight.rend(); ++it) {
+      auto& q = run.jobs.at(it->key);
+      q.state = JobState::Pending;
+      q.worker.clear();
+      put_job(run, q);
+      queue.push_front(it->key);
+    }
+    w.inflight.clear();
+  }
+
+  void send_stop(WorkerRt& w) {
     try {
       Value stop;
       stop.set("t", "STOP");
       send_to(router, w.id, stop);
     } catch (const zmq::error_t&) {
+      // Not connected yet: its READY will come to a retired id and get the STOP then.
     }
+  }
+
+  void retire(WorkerRt& w) {
+    send_stop(w);
     auto it = workers.find(w.id);
     if (it != workers.end()) {
       retired.push_back(std::move(it->second));
@@ -786,14 +832,29 @@ struct Engine::Broker {
                     run.id + "/" + j.key(), j.attempt};
     if (j.unit != kRoundUnit) job.entrant = run.entrants[j.unit];
     if (auto* r = run.record.find("round_info")) job.round = *r;
-    for (auto& a : st.after) {
-      const StageSpec& up = *run.spec->stage(a);
-      std::string prefix = run.id + "/" + a + "/";
-      if (up.per == Per::Entrant && st.per == Per::Entrant) prefix += j.unit + "/";
-      else if (up.per == Per::Round) prefix += std::string(kRoundUnit) + "/";
-      auto in = read_messages(eng.store_, prefix);
+    auto add = [&](const std::string& key) -> Status {
+      auto it = run.jobs.find(key);
+      if (it == run.jobs.end() || it->second.state != JobState::Done) return {};
+      if (auto& cached = it->second.committed_out) {
+        job.inputs.insert(job.inputs.end(), cached->begin(), cached->end());
+        return {};
+      }
+      auto in = read_messages(eng.store_, run.id + "/" + key + "/");
       if (!in) return in.status();
       for (auto& m : *in) job.inputs.push_back(std::move(m));
+      return {};
+    };
+    for (auto& a : st.after) {
+      const StageSpec& up = *run.spec->stage(a);
+      Status s;
+      if (up.per == Per::Round)
+        s = add(a + "/" + kRoundUnit);
+      else if (st.per == Per::Entrant)
+        s = add(a + "/" + j.unit);
+      else
+        for (auto& e : run.entrant_ids)
+          if (s = add(a + "/" + e); !s) break;
+      if (!s) return s;
     }
     for (auto& f : j.failed_upstream)
       job.failed_upstream.push_back({f.get_string("stage"), f.get_string("entrant"), f.get_string("error")});
@@ -818,10 +879,9 @@ struct Engine::Broker {
           WorkerRt* idle = nullptr;
           for (auto& wid : srt.workers) {
             auto* w = worker(wid);
-            if (w && w->ready && !w->busy && !w->lost) {
+            if (w && w->ready && !w->lost && w->inflight.size() < size_t(srt.spec->prefetch) &&
+                (!idle || w->inflight.size() < idle->inflight.size()))
               idle = w;
-              break;
-            }
           }
           if (!idle) break;
           auto key = srt.queue.front();
@@ -847,41 +907,48 @@ struct Engine::Broker {
             spdlog::error("run={} job={} cannot reach worker {}: {}", run.id, key, idle->id, e.what());
             j.attempt--;
             srt.queue.push_front(key);
+            requeue(*idle, run);
             retire(*idle);
             spawn_worker(run, *srt.spec);
             break;
           }
-          idle->busy = true;
-          idle->job = key;
-          idle->serial = next_serial;
+          idle->inflight.push_back({key, next_serial});
           j.state = JobState::Running;
           j.worker = idle->id;
           j.started = now_iso8601();
-          j.deadline = Clock::now() + std::chrono::seconds(srt.spec->timeout_s);
-          put_job(run, j);
+          if (idle->inflight.size() == 1) start_clock(run, key);
+          soft.put(Family::Jobs, run.id + "/" + j.key(), j.to_value(run.id));
         }
       }
     }
   }
 
+  void write_soft() {
+    if (soft.empty()) return;
+    if (auto st = eng.store_.write(soft, false); !st) spdlog::error("{}", st.message());
+    soft.clear();
+  }
+
   void check_timeouts() {
     auto now = Clock::now();
     std::vector<WorkerRt*> expired;
-    for (auto& [_, w] : workers)
-      if (w->busy && !w->lost) {
-        auto rit = runs.find(w->run);
-        if (rit == runs.end()) continue;
-        auto jit = rit->second->jobs.find(w->job);
-        if (jit != rit->second->jobs.end() && jit->second.state == JobState::Running && now > jit->second.deadline)
-          expired.push_back(w.get());
-      }
+    for (auto& [_, w] : workers) {
+      if (w->inflight.empty() || w->lost) continue;
+      auto rit = runs.find(w->run);
+      if (rit == runs.end()) continue;
+      auto jit = rit->second->jobs.find(w->inflight.front().key);
+      if (jit != rit->second->jobs.end() && jit->second.state == JobState::Running && now > jit->second.deadline)
+        expired.push_back(w.get());
+    }
     for (auto* w : expired) {
       RunRt& run = *runs.at(w->run);
-      JobRt& j = run.jobs.at(w->job);
+      auto head = w->inflight.front();
+      w->inflight.pop_front();
+      JobRt& j = run.jobs.at(head.key);
       const StageSpec& st = *run.spec->stage(j.stage);
-      w->cancel_serial = w->serial;  // the plugin sees cancelled() from now on
+      w->cancel_serial = head.serial;  // the plugin sees cancelled() from now on
       w->lost = true;
-      w->busy = false;
+      requeue(*w, run);  // jobs queued behind the stuck one never started
       fail_attempt(run, j, "timed out after " + std::to_string(st.timeout_s) + " s");
       // The old thread may never return from the plugin: give the stage a fresh worker.
       auto& ids = run.stages[st.id].workers;
@@ -912,7 +979,8 @@ struct Engine::Broker {
     store_error = st.message();
     spdlog::error("{}; pausing dispatch for 5 s, then reloading runs from the store", store_error);
     finished_runs.clear();
-    for (auto& [_, w] : workers) w->cancel_serial = w->serial;
+    for (auto& [_, w] : workers)
+      if (!w->inflight.empty()) w->cancel_serial = w->inflight.front().serial;
     std::vector<WorkerRt*> all;
     for (auto& [_, w] : workers) all.push_back(w.get());
     for (auto* w : all) retire(*w);
@@ -935,7 +1003,7 @@ struct Engine::Broker {
 
   bool busy_workers() const {
     for (auto& [_, w] : workers)
-      if (w->busy && !w->lost) return true;
+      if (!w->inflight.empty() && !w->lost) return true;
     return false;
   }
 
@@ -961,6 +1029,7 @@ struct Engine::Broker {
         continue;
       }
       dispatch();
+      write_soft();
       if (draining && (!busy_workers() || Clock::now() > drain_deadline)) break;
       zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
       long timeout = batch.empty() ? 100 : 0;
@@ -999,7 +1068,7 @@ struct Engine::Broker {
   void shutdown_workers() {
     std::vector<WorkerRt*> all;
     for (auto& [_, w] : workers) {
-      w->cancel_serial = w->serial;
+      if (!w->inflight.empty()) w->cancel_serial = w->inflight.front().serial;
       all.push_back(w.get());
     }
     for (auto* w : all) retire(*w);

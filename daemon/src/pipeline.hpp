@@ -24,6 +24,7 @@ struct StageSpec {
   int timeout_s = 600;
   int retries = 2;   // extra attempts after a failure or timeout
   int workers = 1;   // worker threads (each with its own plugin instance)
+  int prefetch = 8;  // jobs sent ahead to each worker; 1 for long jobs that should not queue
   int line = 0;
   std::shared_ptr<const PluginLibrary> library;
 };
