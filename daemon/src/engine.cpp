@@ -340,10 +340,10 @@ struct JobRt {
   // live only
   Clock::time_point deadline;
   std::string worker;
-  std::vector<Message> pending_out;
-  // Committed outputs kept for the downstream jobs, so dispatch need not read them back;
-  // absent after a restart, when they come from the store.
-  std::shared_ptr<const std::vector<Message>> committed_out;
+  std::vector<Bytes> pending_out;  // encoded messages of the running attempt
+  // Committed outputs (the stored bytes) kept for the downstream jobs, so dispatch need
+  // not read them back; absent after a restart, when they come from the store.
+  std::shared_ptr<const std::vector<Bytes>> committed_out;
 
   std::string key() const { return stage + "/" + unit; }
 
@@ -727,19 +727,18 @@ struct Engine::Broker {
     if (t == "EMIT") {
       if (!current) return;
       auto* p = f->find("payload");
-      Message m;
-      m.envelope = {run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
-                    run.id + "/" + j.key(), j.attempt};
-      m.kind = f->get_string("kind");
-      m.schema_version = f->get_int("v", 1);
-      m.seq = int64_t(j.pending_out.size());
-      auto payload = p && p->is_binary() ? msgpack::decode(p->as_binary(), kFrameLimits) : Result<Value>(Status::error("no payload"));
-      if (!payload) {
-        j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": dropped malformed emitted payload: " + payload.error()));
+      // Checked, then stored as the plugin encoded it: no decode and re-encode.
+      Status ok = p && p->is_binary() ? msgpack::validate(p->as_binary().data(), p->as_binary().size(), kFrameLimits)
+                                      : Status::error("no payload");
+      if (!ok) {
+        j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": dropped malformed emitted payload: " + ok.message()));
         return;
       }
-      m.payload = std::move(*payload);
-      j.pending_out.push_back(std::move(m));
+      Envelope env{run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
+                   run.id + "/" + j.key(), j.attempt};
+      auto& payload = p->as_binary();
+      j.pending_out.push_back(encode_message(env, f->get_string("kind"), f->get_int("v", 1),
+                                             int64_t(j.pending_out.size()), payload.data(), payload.size()));
       return;
     }
     if (t == "PROGRESS") {
@@ -762,10 +761,11 @@ struct Engine::Broker {
       }
       int64_t seq = 0;
       for (auto& m : j.pending_out) {
-        batch.put(Family::Messages, run.id + "/" + j.key() + "/" + zero_pad(uint64_t(seq++), 8), m.to_value());
+        std::string_view raw(reinterpret_cast<const char*>(m.data()), m.size());
+        batch.put(Family::Messages, run.id + "/" + j.key() + "/" + zero_pad(uint64_t(seq++), 8), raw);
       }
       j.outputs = int64_t(j.pending_out.size());
-      j.committed_out = std::make_shared<const std::vector<Message>>(std::move(j.pending_out));
+      j.committed_out = std::make_shared<const std::vector<Bytes>>(std::move(j.pending_out));
       j.pending_out.clear();
       j.state = JobState::Done;
       j.error.clear();
@@ -826,22 +826,24 @@ struct Engine::Broker {
 
   // --- dispatch, timeouts ---------------------------------------------------------------
 
+  // The JOB body: the job's identity and every upstream output, spliced in as stored.
   Result<Bytes> build_job(RunRt& run, JobRt& j, const StageSpec& st) {
-    Job job;
-    job.envelope = {run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
-                    run.id + "/" + j.key(), j.attempt};
-    if (j.unit != kRoundUnit) job.entrant = run.entrants[j.unit];
-    if (auto* r = run.record.find("round_info")) job.round = *r;
+    Envelope env{run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
+                 run.id + "/" + j.key(), j.attempt};
+    std::vector<std::shared_ptr<const std::vector<Bytes>>> parts;
     auto add = [&](const std::string& key) -> Status {
       auto it = run.jobs.find(key);
       if (it == run.jobs.end() || it->second.state != JobState::Done) return {};
-      if (auto& cached = it->second.committed_out) {
-        job.inputs.insert(job.inputs.end(), cached->begin(), cached->end());
-        return {};
+      if (!it->second.committed_out) {
+        auto stored = std::make_shared<std::vector<Bytes>>();
+        auto st = eng.store_.scan(Family::Messages, run.id + "/" + key + "/", [&](std::string_view, std::string_view raw) {
+          stored->emplace_back(raw.begin(), raw.end());
+          return true;
+        });
+        if (!st) return st;
+        it->second.committed_out = std::move(stored);
       }
-      auto in = read_messages(eng.store_, run.id + "/" + key + "/");
-      if (!in) return in.status();
-      for (auto& m : *in) job.inputs.push_back(std::move(m));
+      parts.push_back(it->second.committed_out);
       return {};
     };
     for (auto& a : st.after) {
@@ -856,10 +858,15 @@ struct Engine::Broker {
           if (s = add(a + "/" + e); !s) break;
       if (!s) return s;
     }
-    for (auto& f : j.failed_upstream)
-      job.failed_upstream.push_back({f.get_string("stage"), f.get_string("entrant"), f.get_string("error")});
-    j.inputs = int64_t(job.inputs.size());
-    return msgpack::encode(job.to_value());
+    std::vector<const Bytes*> inputs;
+    for (auto& p : parts)
+      for (auto& m : *p) inputs.push_back(&m);
+    std::vector<FailedUpstream> failed;
+    for (auto& f : j.failed_upstream) failed.push_back({f.get_string("stage"), f.get_string("entrant"), f.get_string("error")});
+    j.inputs = int64_t(inputs.size());
+    static const Value kNull;
+    auto* round = run.record.find("round_info");
+    return encode_job(env, j.unit == kRoundUnit ? kNull : run.entrants[j.unit], round ? *round : kNull, inputs, failed);
   }
 
   void dispatch() {

@@ -167,3 +167,45 @@ TEST(Job, RoundTripsThroughValue) {
   EXPECT_EQ(back->failed_upstream[0].error, "boom");
   EXPECT_FALSE(Job::from_value(Value(1)).ok());
 }
+
+TEST(Msgpack, ValidateAppliesTheSameRulesWithoutBuilding) {
+  Bytes good = mp::encode(sample());
+  EXPECT_TRUE(mp::validate(good.data(), good.size()).ok());
+  for (Bytes bad : {Bytes{0xdd, 0xff, 0xff, 0xff, 0xff}, Bytes{0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02}, Bytes{0x81, 0x01, 0x02},
+                    Bytes{0xc1}, Bytes{0x01, 0x02}, Bytes{0x92, 0x01, 0xa5}}) {
+    auto st = mp::validate(bad.data(), bad.size());
+    auto dec = mp::decode(bad);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.message(), dec.error()) << "validate and decode report the same problem";
+  }
+  // A large map with a duplicate key deep inside is caught too.
+  Bytes big = {0xde, 0x00, 0x40};
+  for (int i = 0; i < 64; ++i) {
+    std::string k = "k" + std::to_string(i == 63 ? 5 : i);
+    mp::encode_to(Value(k), big);
+    big.push_back(0x01);
+  }
+  EXPECT_NE(mp::validate(big.data(), big.size()).message().find("duplicate map key \"k5\""), std::string::npos);
+}
+
+TEST(Message, SplicedEncodingsEqualTheValueEncodings) {
+  Message m;
+  m.envelope = {"run-1", "r1", "team-a", "read", "run-1/read/team-a", 3};
+  m.kind = "value";
+  m.schema_version = 2;
+  m.seq = 7;
+  m.payload = sample();
+  Bytes payload = mp::encode(m.payload);
+  Bytes spliced = encode_message(m.envelope, m.kind, m.schema_version, m.seq, payload.data(), payload.size());
+  EXPECT_EQ(spliced, mp::encode(m.to_value()));
+
+  Job j;
+  j.envelope = {"run-1", "r1", "team-a", "score", "run-1/score/team-a", 1};
+  j.entrant.set("id", "team-a");
+  j.round.set("id", "r1");
+  j.inputs = {m, m};
+  j.failed_upstream.push_back({"read", "team-b", "failed: x"});
+  Bytes enc = mp::encode(m.to_value());
+  Bytes job = encode_job(j.envelope, j.entrant, j.round, {&enc, &enc}, j.failed_upstream);
+  EXPECT_EQ(job, mp::encode(j.to_value()));
+}

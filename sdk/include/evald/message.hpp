@@ -129,4 +129,49 @@ struct Job {
   }
 };
 
+// The msgpack of Message::to_value(), built around a payload that is already msgpack (the
+// host stores what a plugin emitted without decoding and re-encoding it). Keys in the
+// order a Map sorts them, so the bytes are identical.
+inline Bytes encode_message(const Envelope& env, std::string_view kind, int64_t schema_version, int64_t seq,
+                            const uint8_t* payload, size_t payload_size) {
+  Bytes out;
+  out.reserve(payload_size + 160);
+  msgpack::write_map_header(out, 5);
+  msgpack::encode_to(Value("envelope"), out);
+  msgpack::encode_to(env.to_value(), out);
+  msgpack::encode_to(Value("kind"), out);
+  msgpack::encode_to(Value(kind), out);
+  msgpack::encode_to(Value("payload"), out);
+  out.insert(out.end(), payload, payload + payload_size);
+  msgpack::encode_to(Value("schema_version"), out);
+  msgpack::encode_to(Value(schema_version), out);
+  msgpack::encode_to(Value("seq"), out);
+  msgpack::encode_to(Value(seq), out);
+  return out;
+}
+
+// The msgpack of Job::to_value(), with inputs given as encoded messages.
+inline Bytes encode_job(const Envelope& env, const Value& entrant, const Value& round,
+                        const std::vector<const Bytes*>& inputs, const std::vector<FailedUpstream>& failed) {
+  Job shell;
+  shell.failed_upstream = failed;
+  Bytes out;
+  size_t total = 256;
+  for (auto* m : inputs) total += m->size();
+  out.reserve(total);
+  msgpack::write_map_header(out, 5);
+  msgpack::encode_to(Value("entrant"), out);
+  msgpack::encode_to(entrant, out);
+  msgpack::encode_to(Value("envelope"), out);
+  msgpack::encode_to(env.to_value(), out);
+  msgpack::encode_to(Value("failed_upstream"), out);
+  msgpack::encode_to(*shell.to_value().find("failed_upstream"), out);
+  msgpack::encode_to(Value("inputs"), out);
+  msgpack::write_array_header(out, inputs.size());
+  for (auto* m : inputs) out.insert(out.end(), m->begin(), m->end());
+  msgpack::encode_to(Value("round"), out);
+  msgpack::encode_to(round, out);
+  return out;
+}
+
 }  // namespace evald

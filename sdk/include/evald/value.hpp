@@ -2,6 +2,7 @@
 // Status/Result for errors without exceptions. Header-only; depends on the standard library.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -270,8 +272,9 @@ inline Bytes encode(const Value& v) {
 
 class Decoder {
  public:
-  Decoder(const uint8_t* data, size_t size, const Limits& limits)
-      : p_(data), size_(size), lim_(limits) {}
+  // build=false checks the input (every rule, every limit) without building Values.
+  Decoder(const uint8_t* data, size_t size, const Limits& limits, bool build = true)
+      : p_(data), size_(size), lim_(limits), build_(build) {}
 
   Result<Value> decode_one() {
     if (size_ > lim_.max_input)
@@ -308,14 +311,16 @@ class Decoder {
   bool str(size_t n, Value& out) {
     if (n > lim_.max_string) return fail("string of " + std::to_string(n) + " bytes over limit");
     if (!need(n)) return false;
-    out = Value(std::string(reinterpret_cast<const char*>(p_ + pos_), n));
+    last_str_ = std::string_view(reinterpret_cast<const char*>(p_ + pos_), n);
+    if (build_) out = Value(std::string(last_str_));
+    else out = Value("");  // marks "a string" for the key check
     pos_ += n;
     return true;
   }
   bool bin(size_t n, Value& out) {
     if (n > lim_.max_string) return fail("binary of " + std::to_string(n) + " bytes over limit");
     if (!need(n)) return false;
-    out = Value(Bytes(p_ + pos_, p_ + pos_ + n));
+    if (build_) out = Value(Bytes(p_ + pos_, p_ + pos_ + n));
     pos_ += n;
     return true;
   }
@@ -327,6 +332,12 @@ class Decoder {
   }
   bool arr(size_t n, Value& out, size_t depth) {
     if (!count_ok(n, 1)) return false;
+    if (!build_) {
+      Value e;
+      for (size_t i = 0; i < n; ++i)
+        if (!read(e, depth + 1)) return false;
+      return true;
+    }
     Array a;
     a.reserve(n);
     for (size_t i = 0; i < n; ++i) {
@@ -339,6 +350,7 @@ class Decoder {
   }
   bool map(size_t n, Value& out, size_t depth) {
     if (!count_ok(n, 2)) return false;
+    if (!build_) return check_map(n, depth);
     Map m;
     for (size_t i = 0; i < n; ++i) {
       size_t key_at = pos_;
@@ -355,6 +367,34 @@ class Decoder {
       }
     }
     out = Value(std::move(m));
+    return true;
+  }
+  bool check_map(size_t n, size_t depth) {
+    // Small maps (the common case) compare keys linearly; large ones use a hash set so a
+    // hostile million-key map costs linear time.
+    std::vector<std::string_view> few;
+    std::unordered_set<std::string_view> many;
+    Value k, e;
+    for (size_t i = 0; i < n; ++i) {
+      size_t key_at = pos_;
+      if (!read(k, depth + 1)) return false;
+      if (!k.is_string()) {
+        pos_ = key_at;
+        return fail("map key is not a string");
+      }
+      bool dup = false;
+      if (n <= 16) {
+        dup = std::find(few.begin(), few.end(), last_str_) != few.end();
+        few.push_back(last_str_);
+      } else {
+        dup = !many.insert(last_str_).second;
+      }
+      if (dup) {
+        pos_ = key_at;
+        return fail("duplicate map key \"" + std::string(last_str_) + "\"");
+      }
+      if (!read(e, depth + 1)) return false;
+    }
     return true;
   }
   bool read(Value& out, size_t depth) {
@@ -425,6 +465,8 @@ class Decoder {
   size_t size_;
   size_t pos_ = 0;
   Limits lim_;
+  bool build_ = true;
+  std::string_view last_str_;
   std::string err_;
 };
 
@@ -432,6 +474,17 @@ class Decoder {
 inline Result<Value> decode(const uint8_t* data, size_t size, const Limits& limits = {}) {
   return Decoder(data, size, limits).decode_all();
 }
+// Checks that [data, data+size) is exactly one well-formed value within limits, as decode
+// would, without building it.
+inline Status validate(const uint8_t* data, size_t size, const Limits& limits = {}) {
+  auto r = Decoder(data, size, limits, false).decode_all();
+  return r ? Status() : r.status();
+}
+
+// Writers for composing msgpack from parts already encoded (see message.hpp).
+inline void write_map_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x80, 15, 0, 0xde, 0xdf); }
+inline void write_array_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x90, 15, 0, 0xdc, 0xdd); }
+
 inline Result<Value> decode(const Bytes& b, const Limits& limits = {}) {
   return decode(b.data(), b.size(), limits);
 }
