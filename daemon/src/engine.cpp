@@ -347,24 +347,29 @@ struct JobRt {
 
   std::string key() const { return stage + "/" + unit; }
 
-  Value to_value(const std::string& run) const {
-    Value v;
-    v.set("run", run);
-    v.set("stage", stage);
-    v.set("unit", unit);
-    v.set("state", state_name(state));
-    v.set("attempt", attempt);
-    v.set("failures", failures);
-    v.set("restarts", restarts);
-    v.set("inputs", inputs);
-    v.set("outputs", outputs);
-    v.set("error", error);
-    v.set("errors", errors);
-    v.set("created", created);
-    v.set("started", started);
-    v.set("finished", finished);
-    v.set("failed_upstream", failed_upstream);
-    return v;
+  // The stored job record: the msgpack of a map, written directly (keys in sorted order)
+  // because the broker writes one for every transition of every job.
+  Bytes encode(const std::string& run) const {
+    using namespace msgpack;
+    Bytes out;
+    out.reserve(256);
+    write_map_header(out, 15);
+    write_str(out, "attempt"), write_int(out, attempt);
+    write_str(out, "created"), write_str(out, created);
+    write_str(out, "error"), write_str(out, error);
+    write_str(out, "errors"), encode_to(Value(errors), out);
+    write_str(out, "failed_upstream"), encode_to(Value(failed_upstream), out);
+    write_str(out, "failures"), write_int(out, failures);
+    write_str(out, "finished"), write_str(out, finished);
+    write_str(out, "inputs"), write_int(out, inputs);
+    write_str(out, "outputs"), write_int(out, outputs);
+    write_str(out, "restarts"), write_int(out, restarts);
+    write_str(out, "run"), write_str(out, run);
+    write_str(out, "stage"), write_str(out, stage);
+    write_str(out, "started"), write_str(out, started);
+    write_str(out, "state"), write_str(out, state_name(state));
+    write_str(out, "unit"), write_str(out, unit);
+    return out;
   }
   static JobRt from_value(const Value& v) {
     JobRt j;
@@ -540,7 +545,8 @@ struct Engine::Broker {
           j.state = JobState::Pending;
           j.restarts++;
           j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + " interrupted by a daemon restart"));
-          batch.put(Family::Jobs, id + "/" + j.key(), j.to_value(id));
+          Bytes b = j.encode(id);
+          batch.put(Family::Jobs, id + "/" + j.key(), std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
         }
         run->jobs[j.key()] = std::move(j);
         return true;
@@ -564,7 +570,10 @@ struct Engine::Broker {
     return s.per == Per::Entrant ? entrant : kRoundUnit;
   }
 
-  void put_job(RunRt& run, const JobRt& j) { batch.put(Family::Jobs, run.id + "/" + j.key(), j.to_value(run.id)); }
+  void put_job(RunRt& run, const JobRt& j, Store::Batch* into = nullptr) {
+    Bytes b = j.encode(run.id);
+    (into ? *into : batch).put(Family::Jobs, run.id + "/" + j.key(), std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  }
 
   // Creates job stage/unit if all it depends on is final and it does not exist yet.
   void try_create(RunRt& run, const StageSpec& st, const std::string& unit) {
@@ -924,7 +933,7 @@ struct Engine::Broker {
           j.worker = idle->id;
           j.started = now_iso8601();
           if (idle->inflight.size() == 1) start_clock(run, key);
-          soft.put(Family::Jobs, run.id + "/" + j.key(), j.to_value(run.id));
+          put_job(run, j, &soft);
         }
       }
     }

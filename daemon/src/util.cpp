@@ -15,14 +15,26 @@ int64_t now_ms() {
 }
 
 std::string now_iso8601() {
+  // The broker stamps every job transition: format the date and time once per second.
+  thread_local int64_t cached_second = -1;
+  thread_local char prefix[64];
   int64_t ms = now_ms();
-  std::time_t t = std::time_t(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms % 1000));
-  return buf;
+  if (ms / 1000 != cached_second) {
+    cached_second = ms / 1000;
+    std::time_t t = std::time_t(cached_second);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+  }
+  std::string out(prefix);
+  int frac = int(ms % 1000);
+  out += '.';
+  out += char('0' + frac / 100);
+  out += char('0' + frac / 10 % 10);
+  out += char('0' + frac % 10);
+  out += 'Z';
+  return out;
 }
 
 namespace {

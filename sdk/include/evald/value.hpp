@@ -202,27 +202,35 @@ inline void put_header(Bytes& out, size_t n, uint8_t fix_base, size_t fix_max, u
 }
 }  // namespace detail
 
+// Writers for composing msgpack from parts, without building a Value; each writes what
+// encode_to writes for the same value.
+inline void write_map_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x80, 15, 0, 0xde, 0xdf); }
+inline void write_array_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x90, 15, 0, 0xdc, 0xdd); }
+inline void write_str(Bytes& out, std::string_view s) {
+  detail::put_header(out, s.size(), 0xa0, 31, 0xd9, 0xda, 0xdb);
+  out.insert(out.end(), s.begin(), s.end());
+}
+inline void write_int(Bytes& out, int64_t i) {
+  if (i >= 0 && i <= 0x7f) {
+    out.push_back(uint8_t(i));
+  } else if (i < 0 && i >= -32) {
+    out.push_back(uint8_t(int8_t(i)));
+  } else if (i >= INT32_MIN && i <= INT32_MAX) {
+    out.push_back(0xd2);
+    detail::put_be(out, uint32_t(int32_t(i)), 4);
+  } else {
+    out.push_back(0xd3);
+    detail::put_be(out, uint64_t(i), 8);
+  }
+}
+
 inline void encode_to(const Value& v, Bytes& out) {
   using detail::put_be;
   using detail::put_header;
   switch (v.type()) {
     case Value::Type::Null: out.push_back(0xc0); break;
     case Value::Type::Bool: out.push_back(v.as_bool() ? 0xc3 : 0xc2); break;
-    case Value::Type::Int: {
-      int64_t i = v.as_int();
-      if (i >= 0 && i <= 0x7f) {
-        out.push_back(uint8_t(i));
-      } else if (i < 0 && i >= -32) {
-        out.push_back(uint8_t(int8_t(i)));
-      } else if (i >= INT32_MIN && i <= INT32_MAX) {
-        out.push_back(0xd2);
-        put_be(out, uint32_t(int32_t(i)), 4);
-      } else {
-        out.push_back(0xd3);
-        put_be(out, uint64_t(i), 8);
-      }
-      break;
-    }
+    case Value::Type::Int: write_int(out, v.as_int()); break;
     case Value::Type::Double: {
       double d = v.as_double();
       uint64_t bits;
@@ -231,12 +239,7 @@ inline void encode_to(const Value& v, Bytes& out) {
       put_be(out, bits, 8);
       break;
     }
-    case Value::Type::String: {
-      auto& s = v.as_string();
-      put_header(out, s.size(), 0xa0, 31, 0xd9, 0xda, 0xdb);
-      out.insert(out.end(), s.begin(), s.end());
-      break;
-    }
+    case Value::Type::String: write_str(out, v.as_string()); break;
     case Value::Type::Binary: {
       auto& b = v.as_binary();
       size_t n = b.size();
@@ -480,10 +483,6 @@ inline Status validate(const uint8_t* data, size_t size, const Limits& limits = 
   auto r = Decoder(data, size, limits, false).decode_all();
   return r ? Status() : r.status();
 }
-
-// Writers for composing msgpack from parts already encoded (see message.hpp).
-inline void write_map_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x80, 15, 0, 0xde, 0xdf); }
-inline void write_array_header(Bytes& out, size_t n) { detail::put_header(out, n, 0x90, 15, 0, 0xdc, 0xdd); }
 
 inline Result<Value> decode(const Bytes& b, const Limits& limits = {}) {
   return decode(b.data(), b.size(), limits);
