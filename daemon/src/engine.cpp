@@ -108,6 +108,10 @@ struct HostCtx {
   int64_t attempt = 0;
   uint64_t serial = 0;
   int64_t emitted = 0;
+  // Emitted messages not yet sent: they travel with DONE, or in an EMIT frame once they
+  // pass kEmitBatchBytes, so a job with small outputs costs the broker one frame.
+  Array unsent;
+  size_t unsent_bytes = 0;
   std::string scratch, artifacts;
   Clock::time_point last_progress{};
 };
@@ -120,23 +124,44 @@ void host_log(evald_ctx* c, int level, const char* msg, size_t len) {
   spdlog::log(spd_level(level), "plugin={} {}msg=\"{}\"", h.lib->name, h.log_tag, std::string_view(msg, len));
 }
 
-int host_emit(evald_ctx* c, const char* kind, size_t kind_len, uint32_t ver, evald_bytes payload) {
-  auto& h = hc(c);
-  if (!h.in_job) return EVALD_ERR_INVALID;
+constexpr size_t kEmitBatchBytes = 1u << 20;
+
+// A frame about the job h runs: {t, run, key, attempt} plus what the caller adds.
+Value job_frame(const HostCtx& h, const char* type) {
   Value f;
-  f.set("t", "EMIT");
+  f.set("t", type);
   f.set("run", h.run);
   f.set("key", h.key);
   f.set("attempt", h.attempt);
-  f.set("kind", std::string(kind, kind_len));
-  f.set("v", int64_t(ver));
-  f.set("payload", Bytes(payload.data, payload.data + payload.size));
+  return f;
+}
+
+// Sends the buffered outputs as one EMIT frame.
+bool flush_emits(HostCtx& h) {
+  if (h.unsent.empty()) return true;
+  Value f = job_frame(h, "EMIT");
+  f.set("msgs", std::move(h.unsent));
+  h.unsent = Array{};
+  h.unsent_bytes = 0;
   try {
     send_frame(*h.sock, f);
   } catch (const zmq::error_t&) {
-    return EVALD_ERR_IO;
+    return false;
   }
+  return true;
+}
+
+int host_emit(evald_ctx* c, const char* kind, size_t kind_len, uint32_t ver, evald_bytes payload) {
+  auto& h = hc(c);
+  if (!h.in_job) return EVALD_ERR_INVALID;
+  Value m;
+  m.set("kind", std::string(kind, kind_len));
+  m.set("v", int64_t(ver));
+  m.set("payload", Bytes(payload.data, payload.data + payload.size));
+  h.unsent.push_back(std::move(m));
+  h.unsent_bytes += payload.size + kind_len + 16;
   ++h.emitted;
+  if (h.unsent_bytes >= kEmitBatchBytes && !flush_emits(h)) return EVALD_ERR_IO;
   return EVALD_OK;
 }
 
@@ -175,11 +200,7 @@ void host_progress(evald_ctx* c, double done, double total) {
   auto now = Clock::now();
   if (done < total && now - h.last_progress < std::chrono::milliseconds(200)) return;
   h.last_progress = now;
-  Value f;
-  f.set("t", "PROGRESS");
-  f.set("run", h.run);
-  f.set("key", h.key);
-  f.set("attempt", h.attempt);
+  Value f = job_frame(h, "PROGRESS");
   f.set("done", done);
   f.set("total", total);
   try {
@@ -281,13 +302,10 @@ void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store*
       std::error_code ec;
       fs::remove_all(job_ctx.scratch, ec);
     }
-    Value r;
-    r.set("t", rc == EVALD_OK ? "DONE" : "FAILED");
-    r.set("run", job_ctx.run);
-    r.set("key", job_ctx.key);
-    r.set("attempt", job_ctx.attempt);
+    Value r = job_frame(job_ctx, rc == EVALD_OK ? "DONE" : "FAILED");
     r.set("emitted", job_ctx.emitted);
-    if (rc != EVALD_OK) r.set("error", std::string(jerr.message[0] ? jerr.message : "plugin failed without a message"));
+    if (rc == EVALD_OK) r.set("msgs", std::move(job_ctx.unsent));  // a failed attempt's outputs are dropped
+    else r.set("error", std::string(jerr.message[0] ? jerr.message : "plugin failed without a message"));
     try {
       send_frame(sock, r);
     } catch (const zmq::error_t&) {
@@ -734,20 +752,7 @@ struct Engine::Broker {
     JobRt& j = jit->second;
     bool current = j.state == JobState::Running && j.attempt == f->get_int("attempt") && j.worker == wid;
     if (t == "EMIT") {
-      if (!current) return;
-      auto* p = f->find("payload");
-      // Checked, then stored as the plugin encoded it: no decode and re-encode.
-      Status ok = p && p->is_binary() ? msgpack::validate(p->as_binary().data(), p->as_binary().size(), kFrameLimits)
-                                      : Status::error("no payload");
-      if (!ok) {
-        j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": dropped malformed emitted payload: " + ok.message()));
-        return;
-      }
-      Envelope env{run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
-                   run.id + "/" + j.key(), j.attempt};
-      auto& payload = p->as_binary();
-      j.pending_out.push_back(encode_message(env, f->get_string("kind"), f->get_int("v", 1),
-                                             int64_t(j.pending_out.size()), payload.data(), payload.size()));
+      if (current) take_outputs(run, j, *f);
       return;
     }
     if (t == "PROGRESS") {
@@ -764,6 +769,7 @@ struct Engine::Broker {
       }
       answered(*w, run, f->get_string("key"));
       if (!current) return;  // late answer of an attempt already given up on
+      if (t == "DONE") take_outputs(run, j, *f);
       if (t == "FAILED") {
         fail_attempt(run, j, f->get_string("error"));
         return;
@@ -782,6 +788,27 @@ struct Engine::Broker {
       j.worker.clear();
       put_job(run, j);
       on_terminal(run, j);
+    }
+  }
+
+  // Appends a frame's emitted messages to the job's outputs. Each payload is checked, then
+  // stored as the plugin encoded it: no decode and re-encode.
+  void take_outputs(RunRt& run, JobRt& j, const Value& f) {
+    auto* msgs = f.find("msgs");
+    if (!msgs || !msgs->is_array()) return;
+    Envelope env{run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
+                 run.id + "/" + j.key(), j.attempt};
+    for (auto& m : msgs->as_array()) {
+      auto* p = m.find("payload");
+      Status ok = p && p->is_binary() ? msgpack::validate(p->as_binary().data(), p->as_binary().size(), kFrameLimits)
+                                      : Status::error("no payload");
+      if (!ok) {
+        j.errors.push_back(Value("attempt " + std::to_string(j.attempt) + ": dropped malformed emitted payload: " + ok.message()));
+        continue;
+      }
+      auto& payload = p->as_binary();
+      j.pending_out.push_back(encode_message(env, m.get_string("kind"), m.get_int("v", 1), int64_t(j.pending_out.size()),
+                                             payload.data(), payload.size()));
     }
   }
 

@@ -224,6 +224,19 @@ TEST_F(EngineTest, ManyMessagesPerJobAreStoredOnceInOrder) {
   EXPECT_EQ(counters(status(run), "s2").get_int("in"), 1000);
 }
 
+TEST_F(EngineTest, LargeOutputsTravelInSeveralFramesAndKeepTheirOrder) {
+  // ~20,000 small messages: more than one EMIT frame's worth before DONE.
+  auto run = start("name: p\nstages:\n  - id: s1\n    plugin: test-behave\n    config: {emit: 20000}\n", {"a"});
+  ASSERT_TRUE(wait(run, 60));
+  auto out = engine_->run_outputs(run, "s1");
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 20000u);
+  for (size_t i = 0; i < out->size(); i += 997) {
+    EXPECT_EQ((*out)[i].payload.get_int("i"), int64_t(i));
+    EXPECT_EQ((*out)[i].seq, int64_t(i));
+  }
+}
+
 TEST_F(EngineTest, RunsResumeAfterEngineRestart) {
   auto run = start(R"(name: p
 stages:
