@@ -157,7 +157,13 @@ TEST(Daemon, SigtermDrainsInFlightJobs) {
   ASSERT_EQ(d.ctl("round create c r --pipeline slow").code, 0);
   ASSERT_EQ(d.ctl("entrant add c e1 --round r").code, 0);
   ASSERT_EQ(d.ctl("run start c r").code, 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Signal only once the job is in flight.
+  bool in_flight = false;
+  for (int i = 0; i < 200 && !in_flight; ++i) {
+    in_flight = d.ctl("run status run-000001 --jobs").out.find("e1    running") != std::string::npos;
+    if (!in_flight) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(in_flight) << d.ctl("run status run-000001 --jobs").out;
   d.kill(SIGTERM);
   EXPECT_EQ(d.wait_exit(), 0);
   auto log = d.log();
