@@ -342,6 +342,8 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     auto* sub = req.find("submission");
     if (sub && !sub->is_map()) return Status::error("request field \"submission\" must be a map");
     std::string round = req.get_string("round");
+    if (!round.empty())
+      if (auto st = check_id("round", round); !st) return st;
     std::lock_guard lock(mu_);
     auto c = store_.get(Family::Competitions, *comp);
     if (!c) return c.status();

@@ -547,7 +547,9 @@ struct Engine::Broker {
       return true;
     });
     if (!st) spdlog::error("cannot scan runs: {}", st.message());
-    for (auto& [id, record] : open) {
+    for (auto& entry : open) {
+      const std::string& id = entry.first;
+      Value& record = entry.second;
       auto* pv = record.find("pipeline");
       auto spec = parse_pipeline(pv ? pv->get_string("yaml") : "", pv ? pv->get_string("source") : id, eng.plugins_);
       if (!spec) {

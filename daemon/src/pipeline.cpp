@@ -32,22 +32,38 @@ Value scalar_value(const YAML::Node& n) {
   return Value(s);
 }
 
-Value to_value(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar: return scalar_value(n);
-    case YAML::NodeType::Sequence: {
-      Array a;
-      for (const auto& e : n) a.push_back(to_value(e));
-      return Value(std::move(a));
+// YAML aliases can make a document a cycle (`a: &a {b: *a}`) or expand it exponentially
+// ("billion laughs"): conversion stops at a depth and a node count proportional to the text.
+class YamlConverter {
+ public:
+  explicit YamlConverter(size_t text_size) : budget_(16 * text_size + 1024) {}
+
+  Value convert(const YAML::Node& n, size_t depth = 0) {
+    if (depth > kMaxDepth) throw YAML::ParserException(n.Mark(), "nested deeper than " + std::to_string(kMaxDepth) + " levels (an alias cycle?)");
+    if (budget_-- == 0) throw YAML::ParserException(n.Mark(), "expands to too many nodes (aliases repeated too often?)");
+    switch (n.Type()) {
+      case YAML::NodeType::Scalar: return scalar_value(n);
+      case YAML::NodeType::Sequence: {
+        Array a;
+        for (const auto& e : n) a.push_back(convert(e, depth + 1));
+        return Value(std::move(a));
+      }
+      case YAML::NodeType::Map: {
+        Value m = Map{};
+        for (const auto& kv : n) {
+          if (!kv.first.IsScalar()) throw YAML::ParserException(kv.first.Mark(), "map keys must be plain strings");
+          m.set(kv.first.Scalar(), convert(kv.second, depth + 1));
+        }
+        return m;
+      }
+      default: return Value();
     }
-    case YAML::NodeType::Map: {
-      Value m = Map{};
-      for (const auto& kv : n) m.set(kv.first.Scalar(), to_value(kv.second));
-      return m;
-    }
-    default: return Value();
   }
-}
+
+ private:
+  static constexpr size_t kMaxDepth = 64;
+  size_t budget_;
+};
 
 struct Errors {
   std::string source;
@@ -89,7 +105,7 @@ std::vector<const StageSpec*> PipelineSpec::downstream(std::string_view id) cons
 
 Result<Value> yaml_to_value(std::string_view yaml, const std::string& source) {
   try {
-    return to_value(YAML::Load(std::string(yaml)));
+    return YamlConverter(yaml.size()).convert(YAML::Load(std::string(yaml)));
   } catch (const YAML::Exception& e) {
     return Status::error(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                          ": malformed YAML: " + e.msg);
@@ -181,18 +197,21 @@ Result<PipelineSpec> parse_pipeline(std::string_view yaml, const std::string& so
                 "unknown plugin \"" + s.plugin + "\" (loaded: " + (known.empty() ? "none" : known) + ")");
       }
     }
-    Value cfg = n["config"] ? to_value(n["config"]) : Value();
+    Value cfg;
+    try {
+      if (n["config"]) cfg = YamlConverter(yaml.size()).convert(n["config"]);
+    } catch (const YAML::Exception& e) {
+      err.add(e.mark, at + ".config", e.msg);
+    }
     if (s.library) {
-      auto checked = s.library->schema.validate(cfg);
+      std::vector<std::pair<std::string, std::string>> problems;
+      auto checked = s.library->schema.validate(cfg, &problems);
       if (!checked) {
-        std::istringstream lines(checked.error());
-        std::string line;
-        while (std::getline(lines, line)) {
+        for (auto& [key, why] : problems) {
           // Point at the offending key's own line when it is present.
-          std::string key = line.substr(7, line.find(':') - 7);  // after "config."
           auto c = n["config"];
           YAML::Mark m = c && c.IsMap() && c[key] ? c[key].Mark() : (c ? c.Mark() : n.Mark());
-          err.add(m, at + "." + line.substr(0, line.find(':')), line.substr(line.find(':') + 2));
+          err.add(m, at + ".config" + (key.empty() ? "" : "." + key), why);
         }
       } else {
         s.config = std::move(*checked);

@@ -54,6 +54,21 @@ TEST_F(ControlTest, MalformedRequestsGetErrors) {
   EXPECT_NE(bad.get_string("error").find("not a valid id"), std::string::npos);
 }
 
+// Found by fuzz_control_request: 60 bytes that crashed the daemon (a YAML alias cycle).
+TEST_F(ControlTest, AliasCycleInAPipelineIsAnErrorReply) {
+  const char* hex =
+      "82a26f70b1706970656c696e652e76616c6964617465a479616d6cd9366e616d653a20610a7374616765733a0a20202d2026"
+      "73207b69643a20732c20706c7567696e3a20702c20636f6e6669673a202a737d0a";
+  Bytes in;
+  for (const char* p = hex; p[0] && p[1]; p += 2) in.push_back(uint8_t(std::stoi(std::string(p, 2), nullptr, 16)));
+  auto r = msgpack::decode(api_->handle_bytes(in.data(), in.size()));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->get_bool("ok"));
+  EXPECT_NE(r->get_string("error").find("nested deeper"), std::string::npos) << r->get_string("error");
+  EXPECT_NE(call({{"op", "entrant.add"}, {"competition", "c"}, {"id", "e"}, {"round", "../r"}}).get_string("error").find("not a valid id"),
+            std::string::npos);
+}
+
 TEST_F(ControlTest, StateChangesAreAuditedWithTheirActor) {
   EXPECT_TRUE(call({{"op", "competition.create"}, {"id", "k-ai"}, {"name", "독자 AI 파운데이션 모델"}}).get_bool("ok"));
   auto dup = call({{"op", "competition.create"}, {"id", "k-ai"}});

@@ -118,3 +118,26 @@ TEST(Pipeline, YamlScalarsAreTyped) {
   EXPECT_EQ(v->get_string("f"), "text");
   EXPECT_EQ(v->find("g")->as_array().size(), 2u);
 }
+
+// Found by fuzz_pipeline_yaml: alias cycles and exponential alias expansion.
+TEST(Pipeline, YamlAliasBombsAreRefusedNotFollowed) {
+  auto cyc = yaml_to_value("a: &a {b: *a}\n", "t.yaml");
+  ASSERT_FALSE(cyc.ok());
+  EXPECT_NE(cyc.error().find("nested deeper than 64 levels"), std::string::npos) << cyc.error();
+  expect_error("name: a\nstages:\n  - &s {id: s, plugin: p, config: *s}\n", "nested deeper than 64 levels");
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int k = 0; k < 9; ++k) laughs += ", " + prev;
+    laughs += "]\n";
+  }
+  auto bomb = yaml_to_value(laughs, "t.yaml");
+  ASSERT_FALSE(bomb.ok());
+  EXPECT_NE(bomb.error().find("too many nodes"), std::string::npos) << bomb.error();
+}
+
+// Found by fuzz_pipeline_yaml: a config key with line breaks broke error reporting.
+TEST(Pipeline, OddConfigKeysAreReportedNotThrown) {
+  expect_error("name: d\nstages:\n  - id: s\n    plugin: file-value\n    config: {\"x\\n\\ny\": 1}\n", "unknown key");
+}

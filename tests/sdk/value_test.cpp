@@ -209,3 +209,23 @@ TEST(Message, SplicedEncodingsEqualTheValueEncodings) {
   Bytes job = encode_job(j.envelope, j.entrant, j.round, {&enc, &enc}, j.failed_upstream);
   EXPECT_EQ(job, mp::encode(j.to_value()));
 }
+
+// Found by fuzz_msgpack: validate took a container key for the previous string key.
+TEST(Msgpack, ValidateRejectsNonStringKeysAfterAStringKey) {
+  for (Bytes in : {Bytes{0x82, 0xa1, 'a', 0xa1, 'z', 0x91, 0x01, 0x02}, Bytes{0x82, 0xa1, 'a', 0xa3, 'z', 'z', 'z', 0xc4, 0x01, 'b', 0x01}}) {
+    auto st = mp::validate(in.data(), in.size());
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("map key is not a string"), std::string::npos) << st.message();
+    EXPECT_FALSE(mp::decode(in).ok());
+  }
+}
+
+// Found by reading the decoder: nested arrays each claiming what the remaining input
+// allows must not multiply into gigabytes of reservations.
+TEST(Msgpack, NestedHugeArraysDoNotReserveGigabytes) {
+  Bytes in;
+  for (int i = 0; i < 64; ++i) in.insert(in.end(), {0xdd, 0x00, 0x10, 0x00, 0x00});
+  in.resize(in.size() + (1u << 20), 0x00);
+  auto r = mp::decode(in);  // would throw std::bad_alloc under a 2 GB address-space limit before
+  EXPECT_FALSE(r.ok());
+}

@@ -117,14 +117,19 @@ class ConfigSchema {
   }
 
   // Checks config (a map, or null for none) and returns it with defaults filled in.
-  // Every problem is reported, one per line, each naming its key.
-  Result<Value> validate(const Value& config) const {
+  // Every problem is reported, one per line, each naming its key; problems, when given,
+  // also receives them as (key, reason) pairs (key empty for the config as a whole).
+  Result<Value> validate(const Value& config, std::vector<std::pair<std::string, std::string>>* problems = nullptr) const {
     std::string errors;
     auto bad = [&](const std::string& key, const std::string& why) {
       if (!errors.empty()) errors += '\n';
       errors += "config." + key + ": " + why;
+      if (problems) problems->emplace_back(key, why);
     };
-    if (!config.is_null() && !config.is_map()) return Status::error("config: must be a map");
+    if (!config.is_null() && !config.is_map()) {
+      if (problems) problems->emplace_back("", "must be a map");
+      return Status::error("config: must be a map");
+    }
     Value out = Map{};
     if (config.is_map()) {
       for (auto& [key, val] : config.as_map()) {

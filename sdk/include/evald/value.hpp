@@ -342,7 +342,9 @@ class Decoder {
       return true;
     }
     Array a;
-    a.reserve(n);
+    // Bounded: each nesting level of a hostile input could otherwise reserve up to what the
+    // remaining bytes allow, and 64 levels multiply that.
+    a.reserve(std::min<size_t>(n, 4096));
     for (size_t i = 0; i < n; ++i) {
       Value e;
       if (!read(e, depth + 1)) return false;
@@ -377,9 +379,9 @@ class Decoder {
     // hostile million-key map costs linear time.
     std::vector<std::string_view> few;
     std::unordered_set<std::string_view> many;
-    Value k, e;
     for (size_t i = 0; i < n; ++i) {
       size_t key_at = pos_;
+      Value k, e;  // fresh each time: a non-building read leaves containers untouched
       if (!read(k, depth + 1)) return false;
       if (!k.is_string()) {
         pos_ = key_at;
