@@ -34,16 +34,21 @@ void Store::Batch::del(Family f, std::string_view key) { b_->Delete(store_->cf(f
 size_t Store::Batch::count() const { return size_t(b_->Count()); }
 void Store::Batch::clear() { b_->Clear(); }
 
-Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::error("data dir " + dir.string() + ": cannot create: " + ec.message());
-
+rocksdb::DBOptions Store::db_options() {
   rocksdb::DBOptions opts;
   opts.create_if_missing = true;
   opts.create_missing_column_families = true;
   opts.max_background_jobs = 2;
   opts.keep_log_file_num = 4;
+  return opts;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::error("data dir " + dir.string() + ": cannot create: " + ec.message());
+
+  rocksdb::DBOptions opts = db_options();
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (auto* n : kFamilyNames) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());

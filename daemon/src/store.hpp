@@ -12,6 +12,7 @@
 #include <string_view>
 
 namespace rocksdb {
+struct DBOptions;
 class DB;
 class ColumnFamilyHandle;
 class WriteBatch;
@@ -60,6 +61,8 @@ class Store {
   // Opens (creating if needed) the store under dir. Fails with a clear message when another
   // process holds the data dir (RocksDB's LOCK) or the directory is unusable.
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir);
+  // The RocksDB options every store opens with (benchmarks compare against the same).
+  static rocksdb::DBOptions db_options();
   ~Store();
 
   // Applies batch atomically; sync=true waits for the WAL to reach the disk.

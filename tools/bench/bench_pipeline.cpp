@@ -763,11 +763,7 @@ Value job_record(const std::string& run, const std::string& stage, const std::st
 CeilingResult rocksdb_ceiling(const Options& o) {
   TempDir dir(o.dir, "rocksdb", o.keep);
   // The same DB options and column families the Store uses.
-  rocksdb::DBOptions opts;
-  opts.create_if_missing = true;
-  opts.create_missing_column_families = true;
-  opts.max_background_jobs = 2;
-  opts.keep_log_file_num = 4;
+  rocksdb::DBOptions opts = Store::db_options();
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   cfs.emplace_back("jobs", rocksdb::ColumnFamilyOptions());
