@@ -1,6 +1,7 @@
 // The real evald binary driven through evalctl and its control socket.
 #define EVALD_TEST_WITH_ZMQ
 #include <gtest/gtest.h>
+#include <grp.h>
 #include <sys/stat.h>
 
 #include "../common/test_util.hpp"
@@ -258,4 +259,22 @@ TEST(Daemon, CorruptControlRequestsGetErrorsAndTheDaemonKeepsServing) {
   unknown.set("op", "drop-tables");
   EXPECT_NE(control(d.data_dir(), unknown).get_string("error").find("unknown op"), std::string::npos);
   EXPECT_EQ(d.ctl("status").code, 0);
+}
+
+TEST(Daemon, ControlGroupOpensTheSocketToThatGroup) {
+  TempDir tmp;
+  Daemon d(tmp / "data", {"--control-group", "daemon"});
+  ASSERT_TRUE(d.start()) << d.log();
+  struct stat sock, dir;
+  ASSERT_EQ(stat((tmp / "data/control.sock").c_str(), &sock), 0);
+  ASSERT_EQ(stat((tmp / "data").c_str(), &dir), 0);
+  EXPECT_EQ(sock.st_mode & 0777, 0660u);
+  EXPECT_EQ(dir.st_mode & 0777, 0750u);
+  struct group* g = getgrnam("daemon");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(sock.st_gid, g->gr_gid);
+  Daemon bad(tmp / "other", {"--control-group", "no-such-group-xyz"});
+  EXPECT_FALSE(bad.start());
+  EXPECT_EQ(bad.wait_exit(), 3);
+  EXPECT_NE(read_file(tmp / "other.log").find("no group named \"no-such-group-xyz\""), std::string::npos) << read_file(tmp / "other.log");
 }
