@@ -3,6 +3,7 @@
 #include "util.hpp"
 
 #include <grp.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -442,11 +443,24 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
   return Status::error("unknown op \"" + op + "\" (known: " + known + ")");
 }
 
-Value ControlApi::handle(const Value& request) {
+std::string describe_actor(const std::string& declared, const std::string& peer) {
+  if (peer.empty()) return declared;
+  // ipc: "localhost:<uid>:<gid>:<pid>", from SO_PEERCRED.
+  unsigned uid = 0, gid = 0, pid = 0;
+  char host[64] = {0};
+  if (std::sscanf(peer.c_str(), "%63[^:]:%u:%u:%u", host, &uid, &gid, &pid) == 4) {
+    struct passwd* pw = getpwuid(uid_t(uid));
+    std::string name = pw ? pw->pw_name : "uid" + std::to_string(uid);
+    return name + " (uid " + std::to_string(uid) + ", pid " + std::to_string(pid) + ") via " + declared;
+  }
+  return declared + " from " + peer;
+}
+
+Value ControlApi::handle(const Value& request, const std::string& peer) {
   if (!request.is_map()) return err("request must be a msgpack map with an \"op\" field");
   auto* op = request.find("op");
   if (!op || !op->is_string()) return err("request field \"op\" (string) is required");
-  std::string actor = request.get_string("actor", "unknown");
+  std::string actor = describe_actor(request.get_string("actor", "unknown"), peer);
   try {
     auto r = dispatch(op->as_string(), request, actor);
     if (!r) return err(r.error());
@@ -457,10 +471,10 @@ Value ControlApi::handle(const Value& request) {
   }
 }
 
-Bytes ControlApi::handle_bytes(const uint8_t* data, size_t size) {
+Bytes ControlApi::handle_bytes(const uint8_t* data, size_t size, const std::string& peer) {
   auto req = msgpack::decode(data, size, kRequestLimits);
   if (!req) return msgpack::encode(err("malformed request: " + req.error()));
-  return msgpack::encode(handle(*req));
+  return msgpack::encode(handle(*req, peer));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -524,7 +538,8 @@ void ControlServer::serve() {
       if (!sock_->recv(extra, zmq::recv_flags::dontwait)) break;
       req = std::move(extra);
     }
-    Bytes reply = api_.handle_bytes(static_cast<const uint8_t*>(req.data()), req.size());
+    const char* peer = zmq_msg_gets(req.handle(), "Peer-Address");
+    Bytes reply = api_.handle_bytes(static_cast<const uint8_t*>(req.data()), req.size(), peer ? peer : "");
     try {
       sock_->send(zmq::buffer(reply.data(), reply.size()), zmq::send_flags::none);
     } catch (const zmq::error_t& e) {

@@ -26,6 +26,10 @@ class socket_t;
 
 namespace evald::daemon {
 
+// Who made a request, for the audit log: the verified user of an ipc peer (uid and pid
+// from the kernel) with the declared actor, or the declared actor and the peer address.
+std::string describe_actor(const std::string& declared, const std::string& peer);
+
 class ControlApi {
  public:
   ControlApi(const DaemonConfig& config, Store& store, AuditLog& audit, const PluginRegistry& plugins,
@@ -38,11 +42,13 @@ class ControlApi {
   // previous definition; the errors are logged and returned.
   Status reload_pipelines(const std::string& actor);
 
-  // Answers one request. Never throws.
-  Value handle(const Value& request);
+  // Answers one request. Never throws. peer is what the transport says about the client
+  // (ZeroMQ's Peer-Address: "host:uid:gid:pid" over ipc, the address over tcp); the audit
+  // log records it beside the actor the request declares.
+  Value handle(const Value& request, const std::string& peer = {});
   // Decodes (with size and depth limits), handles and encodes. Malformed input gets an
   // error reply naming the offset.
-  Bytes handle_bytes(const uint8_t* data, size_t size);
+  Bytes handle_bytes(const uint8_t* data, size_t size, const std::string& peer = {});
 
  private:
   Result<Value> dispatch(const std::string& op, const Value& req, const std::string& actor);

@@ -97,6 +97,12 @@ TEST_F(ControlTest, RunStartNeedsARunningEngineAndAKnownRound) {
   EXPECT_NE(v.get_string("error").find("unknown plugin \"ghost\""), std::string::npos);
 }
 
+TEST(DescribeActor, VerifiedPeerBesideTheDeclaredActor) {
+  EXPECT_EQ(describe_actor("alice@evalctl", ""), "alice@evalctl");
+  EXPECT_EQ(describe_actor("alice@evalctl", "localhost:0:0:4242"), "root (uid 0, pid 4242) via alice@evalctl");
+  EXPECT_EQ(describe_actor("bob@evalctl", "10.0.0.7"), "bob@evalctl from 10.0.0.7");
+}
+
 TEST_F(ControlTest, ShutdownIsRecordedThenRequested) {
   EXPECT_TRUE(call({{"op", "shutdown"}}).get_bool("ok"));
   EXPECT_TRUE(shutdown_);

@@ -61,7 +61,9 @@ TEST(Daemon, RunsARoundEndToEndThroughEvalctl) {
   EXPECT_EQ(audit.code, 0) << audit.out;
   auto entries = d.ctl("audit list");
   EXPECT_NE(entries.out.find("run.start"), std::string::npos);
-  EXPECT_NE(entries.out.find("@evalctl"), std::string::npos) << "actor recorded";
+  EXPECT_NE(entries.out.find("@evalctl"), std::string::npos) << "declared actor recorded";
+  EXPECT_NE(entries.out.find("(uid " + std::to_string(geteuid()) + ", pid "), std::string::npos)
+      << "verified peer recorded:\n" << entries.out;
   EXPECT_EQ(d.ctl("shutdown").code, 0);
   EXPECT_EQ(d.wait_exit(), 0);
   auto offline = run(std::string(EVALD_BIN) + " --data-dir " + quote(d.data_dir()) + " --verify-audit");
