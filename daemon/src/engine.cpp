@@ -1,5 +1,7 @@
 #include "engine.hpp"
 
+#include "worker.hpp"
+
 #include "util.hpp"
 
 #include <spdlog/spdlog.h>
@@ -25,7 +27,7 @@ constexpr size_t kMaxFramesPerTurn = 4096;
 
 // Wire frames between broker and workers are msgpack maps; these limits bound what a
 // corrupt or hostile frame can make the decoder allocate.
-const msgpack::Limits kFrameLimits{256u << 20, 64, 128u << 20, 1u << 22};
+const msgpack::Limits& kFrameLimits = kWorkerFrameLimits;
 
 enum class JobState { Pending, Running, Done, Failed, Skipped };
 
@@ -99,8 +101,7 @@ namespace {
 
 struct HostCtx {
   zmq::socket_t* sock = nullptr;
-  Store* store = nullptr;
-  WorkerRt* worker = nullptr;
+  WorkerServices* services = nullptr;
   const PluginLibrary* lib = nullptr;
   fs::path data_dir;
   bool in_job = false;
@@ -169,7 +170,7 @@ std::string kv_key(const HostCtx& h, evald_bytes key) { return h.lib->name + "/"
 
 int host_kv_get(evald_ctx* c, evald_bytes key, evald_sink_fn sink, void* sink_ctx) {
   auto& h = hc(c);
-  auto v = h.store->get(Family::PluginState, kv_key(h, key));
+  auto v = h.services->kv_get(kv_key(h, key));
   if (!v) return EVALD_ERR_IO;
   if (!*v) return EVALD_NOT_FOUND;
   auto& s = **v;
@@ -179,19 +180,17 @@ int host_kv_get(evald_ctx* c, evald_bytes key, evald_sink_fn sink, void* sink_ct
 
 int host_kv_put(evald_ctx* c, evald_bytes key, evald_bytes value) {
   auto& h = hc(c);
-  // Not synced: a process crash keeps it (the OS has it); plugin caches tolerate losing
-  // the last writes to a power failure.
-  return h.store->put(Family::PluginState, kv_key(h, key), bytes_str(value), false) ? EVALD_OK : EVALD_ERR_IO;
+  return h.services->kv_put(kv_key(h, key), bytes_str(value)) ? EVALD_OK : EVALD_ERR_IO;
 }
 
 int host_kv_delete(evald_ctx* c, evald_bytes key) {
   auto& h = hc(c);
-  return h.store->del(Family::PluginState, kv_key(h, key), false) ? EVALD_OK : EVALD_ERR_IO;
+  return h.services->kv_del(kv_key(h, key)) ? EVALD_OK : EVALD_ERR_IO;
 }
 
 int host_cancelled(evald_ctx* c) {
   auto& h = hc(c);
-  return h.in_job && h.worker->cancel_serial.load() == h.serial ? 1 : 0;
+  return h.in_job && h.services->cancelled(h.serial) ? 1 : 0;
 }
 
 void host_progress(evald_ctx* c, double done, double total) {
@@ -232,20 +231,28 @@ const evald_host_api kHostApi = {EVALD_ABI_MAJOR, EVALD_ABI_MINOR, sizeof(evald_
                                  &host_emit, &host_kv_get, &host_kv_put, &host_kv_delete, &host_cancelled,
                                  &host_progress, &host_scratch, &host_artifacts};
 
-void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store* store, fs::path data_dir,
-                 std::shared_ptr<const PluginLibrary> lib, Value config) {
-  zmq::socket_t sock(zctx, zmq::socket_type::dealer);
-  sock.set(zmq::sockopt::routing_id, w->id);
-  sock.set(zmq::sockopt::linger, 0);
-  sock.connect(endpoint);
+}  // namespace
 
+const msgpack::Limits kWorkerFrameLimits{256u << 20, 64, 128u << 20, 1u << 22};
+
+bool WorkerServices::next_frame(zmq::socket_t& sock, zmq::message_t& out) {
+  try {
+    while (!sock.recv(out)) {
+    }
+    return true;
+  } catch (const zmq::error_t&) {
+    return false;  // context terminated
+  }
+}
+
+void run_worker(zmq::socket_t& sock, const WorkerIdentity& who, std::shared_ptr<const PluginLibrary> lib,
+                const Value& config, const fs::path& data_dir, WorkerServices& services) {
   HostCtx plugin_ctx;
   plugin_ctx.sock = &sock;
-  plugin_ctx.store = store;
-  plugin_ctx.worker = w;
+  plugin_ctx.services = &services;
   plugin_ctx.lib = lib.get();
   plugin_ctx.data_dir = data_dir;
-  plugin_ctx.log_tag = "stage=" + w->stage + " run=" + w->run + " ";
+  plugin_ctx.log_tag = "stage=" + who.stage + " run=" + who.run + " ";
 
   const evald_plugin_api* api = lib->api;
   Bytes cfg = msgpack::encode(config);
@@ -266,14 +273,10 @@ void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store*
 
   while (true) {
     zmq::message_t msg;
-    try {
-      if (!sock.recv(msg)) continue;
-    } catch (const zmq::error_t&) {
-      break;  // context terminated
-    }
+    if (!services.next_frame(sock, msg)) break;
     auto f = msgpack::decode(static_cast<const uint8_t*>(msg.data()), msg.size(), kFrameLimits);
     if (!f) {
-      spdlog::error("worker={} dropped a corrupt frame from the broker: {}", w->id, f.error());
+      spdlog::error("worker={} dropped a corrupt frame from the broker: {}", who.id, f.error());
       continue;
     }
     std::string t = f->get_string("t");
@@ -316,7 +319,37 @@ void worker_main(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store*
     api->stop(inst);
     api->destroy(inst);
   }
-  sock.close();
+}
+
+namespace {
+
+// A worker thread of the daemon: plugin state straight from the store, cancellation
+// through an atomic the broker sets.
+class ThreadServices : public WorkerServices {
+ public:
+  ThreadServices(Store& store, WorkerRt& w) : store_(store), w_(w) {}
+  Result<std::optional<std::string>> kv_get(const std::string& key) override { return store_.get(Family::PluginState, key); }
+  // Not synced: a process crash keeps it (the OS has it); plugin caches tolerate losing
+  // the last writes to a power failure.
+  Status kv_put(const std::string& key, std::string_view value) override { return store_.put(Family::PluginState, key, value, false); }
+  Status kv_del(const std::string& key) override { return store_.del(Family::PluginState, key, false); }
+  bool cancelled(uint64_t serial) override { return w_.cancel_serial.load() == serial; }
+
+ private:
+  Store& store_;
+  WorkerRt& w_;
+};
+
+void worker_thread(zmq::context_t& zctx, std::string endpoint, WorkerRt* w, Store* store, fs::path data_dir,
+                   std::shared_ptr<const PluginLibrary> lib, Value config) {
+  {
+    zmq::socket_t sock(zctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::routing_id, w->id);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.connect(endpoint);
+    ThreadServices services(*store, *w);
+    run_worker(sock, {w->id, w->run, w->stage}, std::move(lib), config, data_dir, services);
+  }
   w->exited = true;
 }
 
@@ -511,7 +544,7 @@ struct Engine::Broker {
     w->stage = st.id;
     auto* raw = w.get();
     run.stages[st.id].workers.push_back(w->id);
-    w->thread = std::thread(worker_main, std::ref(zctx), endpoint, raw, &eng.store_, eng.opt_.data_dir, st.library,
+    w->thread = std::thread(worker_thread, std::ref(zctx), endpoint, raw, &eng.store_, eng.opt_.data_dir, st.library,
                             st.config);
     workers[w->id] = std::move(w);
   }
