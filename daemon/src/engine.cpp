@@ -5,15 +5,23 @@
 #include "util.hpp"
 
 #include <spdlog/spdlog.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zmq.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+
+extern char** environ;
 
 namespace evald::daemon {
 
@@ -85,6 +93,12 @@ struct WorkerRt {
   std::thread thread;
   std::atomic<uint64_t> cancel_serial{0};
   std::atomic<bool> exited{false};
+  zmq::socket_t* router = nullptr;  // the broker socket it is reached on
+  pid_t pid = -1;                    // an evald-worker process; -1 for a thread
+  // When the process was seen to end: what it sent before dying may still be in flight,
+  // so its death is acted on only after a short grace.
+  std::optional<Clock::time_point> died_at;
+  int exit_status = 0;
   bool ready = false;
   bool lost = false;  // timed out inside the plugin; its thread may never come back
   // Jobs sent and not yet answered, in the order the worker runs them: the front one is
@@ -467,6 +481,9 @@ struct Engine::Broker {
   zmq::context_t& zctx;
   zmq::socket_t router;
   std::string endpoint;
+  // evald-worker processes connect here (ipc under the data dir); absent when it cannot bind.
+  std::unique_ptr<zmq::socket_t> prouter;
+  std::string process_endpoint, process_error;
   int wake_fd = -1;
 
   std::mutex task_mu;
@@ -499,6 +516,19 @@ struct Engine::Broker {
     router.set(zmq::sockopt::linger, 0);
     router.bind(endpoint);
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    std::string path = (e.opt_.data_dir / "workers.sock").string();
+    try {
+      std::error_code ec;
+      fs::remove(path, ec);  // left by a killed daemon; the store lock proves it is ours
+      prouter = std::make_unique<zmq::socket_t>(z, zmq::socket_type::router);
+      prouter->set(zmq::sockopt::router_mandatory, 1);
+      prouter->set(zmq::sockopt::linger, 0);
+      prouter->bind("ipc://" + path);
+      process_endpoint = "ipc://" + path;
+    } catch (const zmq::error_t& err) {
+      prouter.reset();
+      process_error = "cannot bind " + path + " for worker processes: " + err.what();
+    }
   }
   ~Broker() {
     if (wake_fd >= 0) ::close(wake_fd);
@@ -543,10 +573,85 @@ struct Engine::Broker {
     w->run = run.id;
     w->stage = st.id;
     auto* raw = w.get();
+    if (st.isolation == Isolation::Process) {
+      auto pid = spawn_process(*w, st);
+      if (!pid) {
+        auto& srt = run.stages[st.id];
+        if (srt.broken.empty()) spdlog::error("run={} stage={} {}", run.id, st.id, pid.error());
+        srt.broken = pid.error();
+        return;
+      }
+      w->pid = *pid;
+      w->router = prouter.get();
+    } else {
+      w->router = &router;
+      w->thread = std::thread(worker_thread, std::ref(zctx), endpoint, raw, &eng.store_, eng.opt_.data_dir, st.library,
+                              st.config);
+    }
     run.stages[st.id].workers.push_back(w->id);
-    w->thread = std::thread(worker_thread, std::ref(zctx), endpoint, raw, &eng.store_, eng.opt_.data_dir, st.library,
-                            st.config);
     workers[w->id] = std::move(w);
+  }
+
+  // Starts an evald-worker process for the stage: the plugin then runs outside the daemon,
+  // so a crash fails its job instead of the daemon.
+  Result<pid_t> spawn_process(const WorkerRt& w, const StageSpec& st) {
+    if (!prouter) return Status::error(process_error);
+    if (eng.opt_.worker_binary.empty()) return Status::error("no evald-worker binary configured for isolation: process");
+    fs::path dir = eng.opt_.data_dir / "workers";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    fs::path cfg = dir / (w.id + ".config");
+    Bytes b = msgpack::encode(st.config);
+    {
+      std::ofstream f(cfg, std::ios::binary | std::ios::trunc);
+      f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+      if (!f) return Status::error("cannot write " + cfg.string());
+    }
+    std::vector<std::string> args = {eng.opt_.worker_binary.string(), "--endpoint", process_endpoint, "--id", w.id,
+                                     "--run", w.run, "--stage", w.stage, "--plugin", st.library->path.string(),
+                                     "--config", cfg.string(), "--data-dir", eng.opt_.data_dir.string(),
+                                     "--log-level", spdlog::level::to_string_view(spdlog::get_level()).data()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+    if (rc != 0) return Status::error("cannot start " + args[0] + ": " + std::strerror(rc));
+    return pid;
+  }
+
+  static std::string exit_text(int status) {
+    if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+    return "status " + std::to_string(status);
+  }
+
+  // A worker process that ended without being asked to: its running job fails (a retry
+  // gets a fresh process), the jobs queued behind it go back to their stage.
+  void on_process_exit(WorkerRt& w, int status) {
+    w.exited = true;
+    if (w.lost) return;
+    auto rit = runs.find(w.run);
+    std::string why = "worker process " + std::to_string(w.pid) + " died: " + exit_text(status);
+    if (rit == runs.end()) return;
+    RunRt& run = *rit->second;
+    auto& srt = run.stages[w.stage];
+    auto& ids = srt.workers;
+    ids.erase(std::remove(ids.begin(), ids.end(), w.id), ids.end());
+    if (!w.ready) {
+      // It never got as far as loading the plugin: do not respawn in a loop.
+      if (srt.broken.empty()) spdlog::error("run={} stage={} {} before it was ready", run.id, w.stage, why);
+      srt.broken = why + " before it was ready";
+      return;
+    }
+    spdlog::error("run={} stage={} {}", run.id, w.stage, why);
+    if (!w.inflight.empty()) {
+      auto head = w.inflight.front();
+      w.inflight.pop_front();
+      requeue(w, run);
+      fail_attempt(run, run.jobs.at(head.key), why);
+    }
+    if (!draining && !run.finished) spawn_worker(run, *srt.spec);
   }
 
   std::unique_ptr<RunRt> make_run(const std::string& id, const Value& record, std::shared_ptr<const PipelineSpec> spec) {
@@ -750,7 +855,36 @@ struct Engine::Broker {
     return it == workers.end() ? nullptr : it->second.get();
   }
 
-  void handle(const std::string& wid, const zmq::message_t& msg) {
+  // Plugin state for a worker process, which cannot open the store itself.
+  void serve_kv(WorkerRt& w, zmq::socket_t& from, const Value& f) {
+    Value r;
+    r.set("t", "KV_REPLY");
+    r.set("n", f.get_int("n"));
+    std::string op = f.get_string("op"), key = f.get_string("key");
+    Status st;
+    if (op == "get") {
+      auto v = eng.store_.get(Family::PluginState, key);
+      st = v.status();
+      if (v && *v) r.set("value", Bytes((*v)->begin(), (*v)->end()));
+    } else if (op == "put") {
+      auto* v = f.find("value");
+      st = v && v->is_binary()
+               ? eng.store_.put(Family::PluginState, key, std::string_view(reinterpret_cast<const char*>(v->as_binary().data()), v->as_binary().size()), false)
+               : Status::error("put without a value");
+    } else if (op == "del") {
+      st = eng.store_.del(Family::PluginState, key, false);
+    } else {
+      st = Status::error("unknown KV op \"" + op + "\"");
+    }
+    r.set("ok", st.ok());
+    if (!st) r.set("error", st.message());
+    try {
+      send_to(from, w.id, r);
+    } catch (const zmq::error_t&) {
+    }
+  }
+
+  void handle(const std::string& wid, const zmq::message_t& msg, zmq::socket_t& from) {
     auto f = msgpack::decode(static_cast<const uint8_t*>(msg.data()), msg.size(), kFrameLimits);
     if (!f || !f->is_map()) {
       spdlog::error("broker dropped a corrupt frame from {}: {}", wid.empty() ? "?" : wid,
@@ -765,6 +899,14 @@ struct Engine::Broker {
       return;
     }
     std::string t = f->get_string("t");
+    if (w->router != &from) {
+      spdlog::warn("broker dropped a frame for worker {} that came on the wrong socket", wid);
+      return;
+    }
+    if (t == "KV") {
+      serve_kv(*w, from, *f);
+      return;
+    }
     if (t == "READY") {
       if (w->lost) return;
       w->ready = true;
@@ -880,7 +1022,7 @@ struct Engine::Broker {
     try {
       Value stop;
       stop.set("t", "STOP");
-      send_to(router, w.id, stop);
+      send_to(*w.router, w.id, stop);
     } catch (const zmq::error_t&) {
       // Not connected yet: its READY will come to a retired id and get the STOP then.
     }
@@ -957,7 +1099,10 @@ struct Engine::Broker {
           WorkerRt* idle = nullptr;
           for (auto& wid : srt.workers) {
             auto* w = worker(wid);
-            if (w && w->ready && !w->lost && w->inflight.size() < size_t(srt.spec->prefetch) &&
+            // A process worker gets one job at a time: when it dies, the job it died on is
+            // then certain (an answer it sent just before dying can be lost with it).
+            size_t depth = srt.spec->isolation == Isolation::Process ? 1 : size_t(srt.spec->prefetch);
+            if (w && w->ready && !w->lost && w->inflight.size() < depth &&
                 (!idle || w->inflight.size() < idle->inflight.size()))
               idle = w;
           }
@@ -980,7 +1125,7 @@ struct Engine::Broker {
           f.set("barrier", srt.spec->per == Per::Round);
           f.set("body", std::move(*body));
           try {
-            send_to(router, idle->id, f);
+            send_to(*idle->router, idle->id, f);
           } catch (const zmq::error_t& e) {
             spdlog::error("run={} job={} cannot reach worker {}: {}", run.id, key, idle->id, e.what());
             j.attempt--;
@@ -1026,6 +1171,7 @@ struct Engine::Broker {
       const StageSpec& st = *run.spec->stage(j.stage);
       w->cancel_serial = head.serial;  // the plugin sees cancelled() from now on
       w->lost = true;
+      if (w->pid > 0) ::kill(w->pid, SIGKILL);  // a process worker is simply ended
       requeue(*w, run);  // jobs queued behind the stuck one never started
       fail_attempt(run, j, "timed out after " + std::to_string(st.timeout_s) + " s");
       // The old thread may never return from the plugin: give the stage a fresh worker.
@@ -1086,6 +1232,22 @@ struct Engine::Broker {
   }
 
   void reap() {
+    auto now = Clock::now();
+    for (auto& [_, w] : workers) {
+      if (w->pid <= 0 || w->exited) continue;
+      if (!w->died_at && waitpid(w->pid, &w->exit_status, WNOHANG) == w->pid) w->died_at = now;
+      if (w->died_at && now - *w->died_at > std::chrono::milliseconds(200)) on_process_exit(*w, w->exit_status);
+    }
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (it->second->pid > 0 && it->second->exited) it = workers.erase(it);
+      else ++it;
+    }
+    for (auto& w : retired) {
+      if (w->pid <= 0 || w->exited) continue;
+      int status;
+      // died_at: already reaped while it was still a live worker.
+      if (w->died_at || waitpid(w->pid, &status, WNOHANG) == w->pid) w->exited = true;
+    }
     for (auto it = retired.begin(); it != retired.end();) {
       if ((*it)->exited) {
         if ((*it)->thread.joinable()) (*it)->thread.join();
@@ -1093,6 +1255,23 @@ struct Engine::Broker {
       } else {
         ++it;
       }
+    }
+  }
+
+  void drain(zmq::socket_t& from) {
+    for (size_t i = 0; i < kMaxFramesPerTurn; ++i) {
+      zmq::message_t id, body;
+      if (!from.recv(id, zmq::recv_flags::dontwait)) break;
+      if (!id.more() || !from.recv(body, zmq::recv_flags::dontwait)) {
+        spdlog::error("broker dropped a frame without a body");
+        continue;
+      }
+      while (body.more()) {  // extra parts are not part of the protocol
+        zmq::message_t extra;
+        if (!from.recv(extra, zmq::recv_flags::dontwait)) break;
+        body = std::move(extra);
+      }
+      handle(id.to_string(), body, from);
     }
   }
 
@@ -1109,9 +1288,11 @@ struct Engine::Broker {
       dispatch();
       write_soft();
       if (draining && (!busy_workers() || Clock::now() > drain_deadline)) break;
-      zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, wake_fd, ZMQ_POLLIN, 0},
+                                 {prouter ? prouter->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
       long timeout = batch.empty() ? 100 : 0;
-      zmq::poll(items, 2, std::chrono::milliseconds(timeout));
+      zmq::poll(items, prouter ? 3 : 2, std::chrono::milliseconds(timeout));
       if (items[1].revents & ZMQ_POLLIN) {
         uint64_t n;
         [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
@@ -1122,20 +1303,8 @@ struct Engine::Broker {
         todo.swap(tasks);
       }
       for (auto& t : todo) t();
-      for (size_t i = 0; i < kMaxFramesPerTurn; ++i) {
-        zmq::message_t id, body;
-        if (!router.recv(id, zmq::recv_flags::dontwait)) break;
-        if (!id.more() || !router.recv(body, zmq::recv_flags::dontwait)) {
-          spdlog::error("broker dropped a frame without a body");
-          continue;
-        }
-        while (body.more()) {  // extra parts are not part of the protocol
-          zmq::message_t extra;
-          if (!router.recv(extra, zmq::recv_flags::dontwait)) break;
-          body = std::move(extra);
-        }
-        handle(id.to_string(), body);
-      }
+      drain(router);
+      if (prouter) drain(*prouter);
       check_timeouts();
       reap();
     }
@@ -1152,8 +1321,22 @@ struct Engine::Broker {
     for (auto* w : all) retire(*w);
     auto deadline = Clock::now() + std::chrono::seconds(5);
     while (!retired.empty() && Clock::now() < deadline) {
+      // A worker that had not connected when its STOP went out says READY now and is told again.
+      drain(router);
+      if (prouter) drain(*prouter);
       reap();
       if (!retired.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto it = retired.begin(); it != retired.end();) {
+      auto& w = *it;
+      if (w->pid <= 0) {
+        ++it;
+        continue;
+      }
+      spdlog::warn("worker process {} (run={} stage={}) did not stop; killing it", w->pid, w->run, w->stage);
+      ::kill(w->pid, SIGKILL);
+      waitpid(w->pid, nullptr, 0);
+      it = retired.erase(it);
     }
     for (auto& w : retired) {
       spdlog::warn("worker {} (run={} stage={}) did not stop; abandoning its thread", w->id, w->run, w->stage);

@@ -32,6 +32,8 @@ struct EngineOptions {
   // How long a drain (SIGTERM) waits for in-flight jobs before leaving them to be
   // re-dispatched at the next start.
   int drain_timeout_s = 30;
+  // The evald-worker binary that runs stages with `isolation: process`.
+  std::filesystem::path worker_binary;
 };
 
 // What a run is started from: resolved by the caller from competition, round and entrants.

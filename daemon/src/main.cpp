@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  Engine engine(**store, **audit, plugins, {a.cfg.data_dir, a.cfg.drain_timeout_s});
+  Engine engine(**store, **audit, plugins, {a.cfg.data_dir, a.cfg.drain_timeout_s, std::filesystem::path(exe_dir()) / "evald-worker"});
   bool stopping = false;
   auto begin_stop = [&] {
     if (stopping) return;

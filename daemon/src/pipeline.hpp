@@ -14,6 +14,9 @@
 namespace evald::daemon {
 
 enum class Per { Entrant, Round };
+// Where a stage's plugin runs: a thread of the daemon, or an evald-worker process of its
+// own, so a crashing plugin fails its job instead of the daemon.
+enum class Isolation { Thread, Process };
 
 struct StageSpec {
   std::string id;
@@ -25,6 +28,7 @@ struct StageSpec {
   int retries = 2;   // extra attempts after a failure or timeout
   int workers = 1;   // worker threads (each with its own plugin instance)
   int prefetch = 8;  // jobs sent ahead to each worker; 1 for long jobs that should not queue
+  Isolation isolation = Isolation::Thread;
   int line = 0;
   std::shared_ptr<const PluginLibrary> library;
 };

@@ -17,7 +17,7 @@ class ControlTest : public ::testing::Test {
     config_.data_dir = tmp_.path().string();
     store_ = std::move(*Store::open(tmp_.path()));
     audit_ = std::move(*AuditLog::open(*store_));
-    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins_, EngineOptions{tmp_.path(), 5});
+    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins_, EngineOptions{tmp_.path(), 5, EVALD_WORKER_BIN});
     api_ = std::make_unique<ControlApi>(config_, *store_, *audit_, plugins_, *engine_, [this] { shutdown_ = true; });
   }
   Value call(std::initializer_list<std::pair<const char*, Value>> kv) {

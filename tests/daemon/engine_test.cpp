@@ -25,7 +25,7 @@ class EngineTest : public ::testing::Test {
   void open() {
     store_ = std::move(*Store::open(tmp_.path()));
     audit_ = std::move(*AuditLog::open(*store_));
-    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins(), EngineOptions{tmp_.path(), 5});
+    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins(), EngineOptions{tmp_.path(), 5, EVALD_WORKER_BIN});
     engine_->on_run_finished([this](const std::string& id) {
       std::lock_guard lock(mu_);
       finished_.insert(id);
@@ -293,16 +293,72 @@ TEST(EngineLifecycle, StopIsSafeWithoutStartAndTwice) {
   auto audit = std::move(*AuditLog::open(*store));
   PluginRegistry none;
   {
-    Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1});
+    Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1, EVALD_WORKER_BIN});
     e.stop();
     e.stop(false);
     e.wait();
   }
-  Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1});
+  Engine e(*store, *audit, none, EngineOptions{tmp.path(), 1, EVALD_WORKER_BIN});
   ASSERT_TRUE(e.start().ok());
   EXPECT_FALSE(e.start().ok()) << "a second start is refused";
   e.stop();
   e.stop();
   e.wait();
   EXPECT_FALSE(e.running());
+}
+
+TEST_F(EngineTest, ProcessIsolationTurnsAPluginCrashIntoAFailedJob) {
+  auto run = start(R"(name: p
+stages:
+  - id: s1
+    plugin: test-behave
+    isolation: process
+    retries: 1
+    config: {mode: crash, only: [b]}
+  - id: total
+    plugin: test-behave
+    per: round
+    after: [s1]
+)",
+                   {"a", "b", "c"});
+  ASSERT_TRUE(wait(run, 60));
+  auto st = status(run);
+  auto b = job(st, "s1", "b");
+  EXPECT_EQ(b.get_string("state"), "failed");
+  EXPECT_EQ(b.get_int("attempt"), 2) << "retried in a fresh process";
+  EXPECT_NE(b.get_string("error").find("died: signal 6"), std::string::npos) << b.get_string("error");
+  EXPECT_EQ(job(st, "s1", "a").get_string("state"), "done");
+  EXPECT_EQ(job(st, "s1", "c").get_string("state"), "done");
+  EXPECT_EQ(job(st, "total", "_round").get_string("state"), "done");
+}
+
+TEST_F(EngineTest, ProcessWorkersKeepPluginStateThroughTheDaemon) {
+  auto run = start("name: p\nstages:\n  - id: s1\n    plugin: test-behave\n    isolation: process\n    config: {mode: flaky}\n", {"a", "b"});
+  ASSERT_TRUE(wait(run, 60));
+  auto st = status(run);
+  EXPECT_EQ(st.get_string("state"), "done");
+  EXPECT_EQ(job(st, "s1", "a").get_int("attempt"), 2) << "the first attempt's state was kept";
+  auto s = store_->get(Family::PluginState, "test-behave/attempts/" + run + "/s1/a");
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->has_value()) << "written by the worker process into the daemon's store";
+}
+
+TEST_F(EngineTest, ProcessWorkerPastItsTimeoutIsKilled) {
+  auto run = start(R"(name: p
+stages:
+  - id: s1
+    plugin: test-behave
+    isolation: process
+    timeout_s: 1
+    retries: 0
+    config: {mode: hang_hard, sleep_ms: 120000, only: [slow]}
+)",
+                   {"slow", "a"});
+  ASSERT_TRUE(wait(run, 30));
+  auto st = status(run);
+  EXPECT_EQ(job(st, "s1", "slow").get_string("error"), "timed out after 1 s");
+  EXPECT_EQ(job(st, "s1", "a").get_string("state"), "done");
+  auto t0 = std::chrono::steady_clock::now();
+  close();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }

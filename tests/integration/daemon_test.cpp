@@ -280,3 +280,23 @@ TEST(Daemon, ControlGroupOpensTheSocketToThatGroup) {
   EXPECT_EQ(bad.wait_exit(), 3);
   EXPECT_NE(read_file(tmp / "other.log").find("no group named \"no-such-group-xyz\""), std::string::npos) << read_file(tmp / "other.log");
 }
+
+TEST(Daemon, ACrashingPluginInItsOwnProcessDoesNotTakeTheDaemonDown) {
+  TempDir tmp;
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start());
+  write_file(tmp / "p.yaml",
+             "name: crashy\nstages:\n  - id: s\n    plugin: test-behave\n    isolation: process\n    retries: 0\n"
+             "    config: {mode: crash, only: [bad]}\n");
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "p.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("competition create c").code, 0);
+  ASSERT_EQ(d.ctl("round create c r --pipeline crashy").code, 0);
+  ASSERT_EQ(d.ctl("entrant add c good --round r").code, 0);
+  ASSERT_EQ(d.ctl("entrant add c bad --round r").code, 0);
+  auto r = d.ctl("run start c r --wait");
+  EXPECT_EQ(r.code, 4) << r.out;
+  auto jobs = d.ctl("run status run-000001 --jobs");
+  EXPECT_NE(jobs.out.find("died: signal 6 (Aborted)"), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find("good  done"), std::string::npos) << jobs.out;
+  EXPECT_EQ(d.ctl("status").code, 0) << "the daemon is still up";
+}

@@ -13,9 +13,9 @@ class Behave : public evald::Plugin {
  public:
   static evald::ConfigSchema config_schema() {
     return evald::ConfigSchema()
-        .string("mode", "ok, throw, fail, flaky (fails each job's first attempt), hang (until cancelled), hang_hard (ignores cancellation)")
+        .string("mode", "ok, throw, fail, flaky (fails each job's first attempt), hang (until cancelled), hang_hard (ignores cancellation), crash (aborts the process)")
         .def("ok")
-        .choices({"ok", "throw", "fail", "flaky", "hang", "hang_hard"})
+        .choices({"ok", "throw", "fail", "flaky", "hang", "hang_hard", "crash"})
         .list("only", "apply mode only to these entrants (empty: all)")
         .def(evald::Array{})
         .integer("sleep_ms", "sleep this long in every job")
@@ -47,6 +47,7 @@ class Behave : public evald::Plugin {
     if (sleep_ms_ > 0 && mode_ != "hang_hard") std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
     bool applies = only_.empty() || std::find(only_.begin(), only_.end(), job.envelope.entrant) != only_.end();
     std::string mode = applies ? mode_ : "ok";
+    if (mode == "crash") std::abort();
     if (mode == "throw") throw std::runtime_error("behave: thrown on purpose for " + job.envelope.entrant);
     if (mode == "fail") return Status::error("behave: failed on purpose for " + job.envelope.entrant);
     if (mode == "flaky") {
