@@ -484,7 +484,7 @@ class EngineBench {
     auto audit = AuditLog::open(*store_);
     if (!audit) die(audit.error());
     audit_ = std::move(*audit);
-    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins_.registry, EngineOptions{dir_.path(), 5});
+    engine_ = std::make_unique<Engine>(*store_, *audit_, plugins_.registry, EngineOptions{dir_.path(), 5, {}});
     engine_->on_run_finished([this](const std::string& id) {
       {
         std::lock_guard lock(mu_);
