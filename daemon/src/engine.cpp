@@ -1465,10 +1465,6 @@ void Engine::wait() {
   if (thread_.joinable()) thread_.join();
 }
 
-fs::path Engine::artifact_dir(std::string_view run, std::string_view stage, std::string_view unit) const {
-  return opt_.data_dir / "artifacts" / run / stage / unit;
-}
-
 Result<Value> Engine::run_status(const std::string& run_id) const {
   auto rec = store_.get_value(Family::Runs, run_id);
   if (!rec) return rec.status();

@@ -72,8 +72,6 @@ class Engine {
   // Calls fn when a run reaches a final state (from the broker thread). Set before start().
   void on_run_finished(std::function<void(const std::string& run_id)> fn) { finished_cb_ = std::move(fn); }
 
-  // Where a job's kept files go: <data>/artifacts/<run>/<stage>/<unit>.
-  std::filesystem::path artifact_dir(std::string_view run, std::string_view stage, std::string_view unit) const;
 
   struct Broker;  // implementation, in engine.cpp
 
