@@ -92,12 +92,7 @@ class Daemon {
     if (!spawn()) return false;
     for (int i = 0; i < 400; ++i) {
       if (ctl("status").code == 0) return true;
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return false;
-      }
+      if (reaped()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     return false;
@@ -129,12 +124,7 @@ class Daemon {
   int wait_exit(int timeout_ms = 60000) {
     if (pid_ <= 0) return exit_code_;
     for (int i = 0; i < timeout_ms / 10; ++i) {
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return exit_code_;
-      }
+      if (reaped()) return exit_code_;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return -1;
@@ -145,6 +135,15 @@ class Daemon {
   std::string log() const { return read_file(data_dir_ + ".log"); }
 
  private:
+  // Whether the process has ended; records its exit code (or 128+signal) if so.
+  bool reaped() {
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
+
   std::string data_dir_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
