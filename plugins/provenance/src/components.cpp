@@ -1,0 +1,116 @@
+#include "components.hpp"
+
+#include <algorithm>
+
+namespace evald::prov {
+
+namespace {
+
+const std::regex kVision(R"((^|\.)(visual|vision_tower|vision_model|vision_encoder|image_encoder|vit|vpm)\.|^v\.(blk|patch|position|class|pre_ln|post_ln)|^model\.vision)");
+const std::regex kProjector(R"((^|\.)(multi_modal_projector|mm_projector|mm_proj|merger|connector|vision_proj|visual_proj|aligner)\.|^mm\.)");
+const std::regex kLayer(R"((^|\.)(layers|layer|h|blocks|blk|block|resblocks)\.(\d+)\.)");
+const std::regex kEmbed(R"((^|\.)(embed_tokens|wte|word_embeddings|tok_embeddings|token_embd|embed_in|tok_embedding)\.weight$)");
+const std::regex kHead(R"((^|\.)(lm_head|embed_out)\.weight$|^output\.weight$)");
+const std::regex kFinalNorm(R"((^|\.)(norm|ln_f|output_norm|final_layernorm|final_layer_norm|final_norm)\.(weight|bias)$)");
+
+// Local names (after the block index) in each naming scheme, mapped to canonical roles.
+struct Alias {
+  const char* canon;
+  TensorRole::Units units;
+  std::vector<const char*> names;
+};
+const std::vector<Alias>& aliases() {
+  using U = TensorRole::Units;
+  static const std::vector<Alias> a = {
+      {"attn.q", U::Rows, {"self_attn.q_proj", "attn.q_proj", "attention.wq", "attn_q", "attn.attention.q_proj", "attention.query", "self_attention.query", "attn.wq"}},
+      {"attn.k", U::Rows, {"self_attn.k_proj", "attn.k_proj", "attention.wk", "attn_k", "attn.attention.k_proj", "attention.key", "self_attention.key", "attn.wk"}},
+      {"attn.v", U::Rows, {"self_attn.v_proj", "attn.v_proj", "attention.wv", "attn_v", "attn.attention.v_proj", "attention.value", "self_attention.value", "attn.wv"}},
+      {"attn.qkv", U::Rows, {"self_attn.qkv_proj", "attn.qkv", "attention.query_key_value", "self_attention.query_key_value", "attn.c_attn", "attn_qkv", "attn.in_proj"}},
+      {"attn.o", U::Cols, {"self_attn.o_proj", "self_attn.out_proj", "attn.o_proj", "attention.wo", "attn_output", "attn.attention.out_proj", "attention.dense", "self_attention.dense", "attn.c_proj", "attn.proj", "attn.out_proj", "attn.wo"}},
+      {"mlp.gate", U::Rows, {"mlp.gate_proj", "feed_forward.w1", "ffn_gate", "mlp.c_fc_0", "mlp.w1"}},
+      {"mlp.up", U::Rows, {"mlp.up_proj", "feed_forward.w3", "ffn_up", "mlp.c_fc_1", "mlp.fc1", "mlp.c_fc", "mlp.dense_h_to_4h", "mlp.w3", "mlp.linear_fc1"}},
+      {"mlp.down", U::Cols, {"mlp.down_proj", "feed_forward.w2", "ffn_down", "mlp.c_proj", "mlp.fc2", "mlp.dense_4h_to_h", "mlp.w2", "mlp.linear_fc2"}},
+      {"norm.attn", U::Rows, {"input_layernorm", "attention_norm", "attn_norm", "ln_1", "layer_norm1", "norm1", "ln1"}},
+      {"norm.mlp", U::Rows, {"post_attention_layernorm", "ffn_norm", "ln_2", "layer_norm2", "norm2", "ln2"}},
+      {"norm.pre_mlp", U::Rows, {"pre_feedforward_layernorm"}},
+      {"norm.post_mlp", U::Rows, {"post_feedforward_layernorm"}},
+      {"norm.q", U::Rows, {"self_attn.q_norm", "attn_q_norm"}},
+      {"norm.k", U::Rows, {"self_attn.k_norm", "attn_k_norm"}},
+  };
+  return a;
+}
+
+// Splits "<local>.<weight|bias>" and maps the local part through the aliases.
+void canonical(const std::string& local, TensorRole* r) {
+  std::string base = local, suffix;
+  size_t dot = local.rfind('.');
+  if (dot != std::string::npos) base = local.substr(0, dot), suffix = local.substr(dot);
+  for (const Alias& a : aliases())
+    for (const char* n : a.names)
+      if (base == n) {
+        r->role = std::string(a.canon) + suffix;
+        r->units = a.units;
+        return;
+      }
+  r->role = local;
+  r->units = TensorRole::Units::Both;
+}
+
+}  // namespace
+
+std::string ComponentRules::add(const std::vector<ComponentRule>& rules) {
+  for (const ComponentRule& c : rules) {
+    if (std::find(std::begin(kComponents), std::end(kComponents), c.component) == std::end(kComponents) && c.component != "other")
+      return "component rule \"" + c.pattern + "\": unknown component \"" + c.component + "\" (llm, embeddings, vision or other)";
+    try {
+      custom_.emplace_back(std::regex(c.pattern, std::regex::ECMAScript), c.component);
+    } catch (const std::regex_error& e) {
+      return "component rule \"" + c.pattern + "\": invalid regular expression: " + e.what();
+    }
+    custom_text_.push_back(c);
+  }
+  return {};
+}
+
+TensorRole ComponentRules::classify(const std::string& name) const {
+  TensorRole r;
+  std::smatch m;
+  std::string local = name;
+  if (std::regex_search(name, m, kLayer)) {
+    r.layer = std::stoi(m[3].str().substr(0, 6));
+    local = m.suffix().str();
+  }
+  bool projector = std::regex_search(name, kProjector);
+  r.component = "other";
+  for (const auto& [re, comp] : custom_)
+    if (std::regex_search(name, re)) {
+      r.component = comp;
+      break;
+    }
+  if (r.component == "other") {
+    if (projector || std::regex_search(name, kVision)) r.component = "vision";
+    else if (std::regex_search(name, kEmbed) || std::regex_search(name, kHead)) r.component = "embeddings";
+    else if (r.layer >= 0 || std::regex_search(name, kFinalNorm)) r.component = "llm";
+  }
+  if (std::regex_search(name, kEmbed)) {
+    r.role = "embed";
+    r.units = TensorRole::Units::Rows;
+  } else if (std::regex_search(name, kHead)) {
+    r.role = "head";
+    r.units = TensorRole::Units::Rows;
+  } else if (r.layer >= 0) {
+    canonical(local, &r);
+  } else if (r.component == "llm" && std::regex_search(name, m, kFinalNorm)) {
+    r.role = "norm.final." + m[3].str();
+  } else {
+    // Outside blocks (vision stems, projectors, unknown): the name after the component's
+    // wrapper prefix, so the same tensor matches across LLaVA-style and bare layouts.
+    static const std::regex wrapper(R"(^(model\.)?(language_model\.)?(model\.)?)");
+    r.role = std::regex_replace(name, wrapper, "");
+    r.units = TensorRole::Units::Both;
+  }
+  if (projector) r.role = "projector:" + r.role;
+  return r;
+}
+
+}  // namespace evald::prov

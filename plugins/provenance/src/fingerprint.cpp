@@ -1,0 +1,504 @@
+#include "fingerprint.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace evald::prov {
+
+namespace {
+
+constexpr int K = kSketchWidth;
+constexpr int kGramSize = K * (K + 1) / 2;
+constexpr uint64_t kSeed = 0x5eed'0f'e7a1d'001ull;  // part of the fingerprint format: never change
+constexpr uint64_t kP1 = 0x9e3779b97f4a7c15ull, kP2 = 0xc2b2ae3d27d4eb4full, kP3 = 0x165667b19e3779f9ull;
+
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+// Bucket and sign of coordinate i of any unit vector: the same for every tensor and model, so
+// sketches of equal-length vectors are comparable.
+struct Projection {
+  std::vector<uint8_t> bucket;
+  std::vector<float> sign;
+  explicit Projection(uint64_t n) : bucket(n), sign(n) {
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t h = mix64(i + kSeed);
+      bucket[i] = uint8_t(h % K);
+      sign[i] = (h >> 40) & 1 ? 1.0f : -1.0f;
+    }
+  }
+};
+
+uint32_t f32_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+
+uint16_t round_bf16(uint32_t b) {
+  if ((b & 0x7fffffff) > 0x7f800000) return 0x7fc0;  // NaN
+  return uint16_t((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+}
+
+uint16_t round_f16(uint32_t b) {
+  uint32_t sign = (b >> 16) & 0x8000;
+  uint32_t abs = b & 0x7fffffff;
+  if (abs > 0x7f800000) return uint16_t(sign | 0x7e00);
+  if (abs >= 0x477ff000) return uint16_t(sign | 0x7c00);  // rounds to >= 65520: infinity
+  if (abs < 0x33000001) return uint16_t(sign);            // below half the smallest subnormal
+  int exp = int(abs >> 23) - 127;
+  uint32_t man = (abs & 0x7fffff) | 0x800000;
+  if (exp < -14) {  // subnormal half
+    int shift = -14 - exp + 13;
+    uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;
+    return uint16_t(sign | r);
+  }
+  uint32_t r = uint32_t(exp + 15) << 10 | (man >> 13 & 0x3ff);
+  uint32_t rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) ++r;  // may carry into the exponent: correct
+  return uint16_t(sign | r);
+}
+
+void add_outer(std::vector<float>& gram, const float* y) {
+  float* g = gram.data();
+  for (int a = 0; a < K; ++a) {
+    float ya = y[a];
+    for (int b = a; b < K; ++b) *g++ += ya * y[b];
+  }
+}
+
+std::vector<uint32_t> sample_ids(uint64_t units, uint32_t keep) {
+  std::vector<uint32_t> ids;
+  if (keep == 0 || units <= keep) {
+    ids.resize(units);
+    for (uint64_t i = 0; i < units; ++i) ids[i] = uint32_t(i);
+  } else {
+    for (uint32_t i = 0; i < keep; ++i) ids.push_back(uint32_t(uint64_t(i) * units / keep));
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units) {
+  TensorPrint p;
+  p.name = t.name;
+  p.role = role;
+  p.dtype = dtype_name(t.dtype);
+  p.shape = t.shape;
+  p.rows = t.shape.size() >= 2 ? t.rows() : 1;
+  p.cols = t.shape.size() >= 2 ? t.cols() : t.numel();
+  if (!dtype_analysable(t.dtype)) {
+    p.analysable = false;
+    p.note = std::string("values of type ") + dtype_name(t.dtype) + " are not converted for analysis";
+    return p;
+  }
+  if (p.rows > UINT32_MAX || p.cols > UINT32_MAX) {
+    p.analysable = false;
+    p.note = "more than 2^32 rows or columns";
+    return p;
+  }
+  const uint64_t R = p.rows, C = p.cols;
+  const bool two_d = t.shape.size() >= 2 && R > 1 && C > 1;
+  const bool want_rows = two_d && role.units != TensorRole::Units::Cols;
+  const bool want_cols = two_d && role.units != TensorRole::Units::Rows;
+  const bool vector = !two_d && t.numel() <= kMaxVector;
+
+  std::vector<float> buf(C), y(K), zcols;
+  std::vector<uint64_t> colstate;
+  Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
+  std::vector<uint32_t> row_ids;
+  std::vector<uint8_t> keep_row;
+  if (want_rows) {
+    row_ids = sample_ids(R, keep_units);
+    keep_row.assign(R, 0);
+    for (uint32_t id : row_ids) keep_row[id] = 1;
+    p.by_row.units = uint32_t(R);
+    p.by_row.length = uint32_t(C);
+    p.by_row.ids = row_ids;
+    p.by_row.data.reserve(row_ids.size() * K);
+    p.by_row.gram.assign(kGramSize, 0.0f);
+  }
+  if (want_cols) zcols.assign(C * K, 0.0f);
+  colstate.assign(C, kP3);
+
+  uint64_t he[2] = {kP1, kP2}, hb[2] = {kP2, kP3}, hh[2] = {kP3, kP1};
+  uint64_t rows_hash = 0;
+  double sum = 0, sumsq = 0;
+  float first = 0;
+  bool trivial = true;
+  for (uint64_t i = 0; i < R; ++i) {
+    if (!to_float(t, i * C, C, buf.data())) {
+      p.analysable = false;
+      p.note = "conversion failed";
+      return p;
+    }
+    if (i == 0 && C) first = buf[0];
+    uint64_t rs = kP1 ^ C;
+    std::fill(y.begin(), y.end(), 0.0f);
+    double s = 0, ss = 0;
+    for (uint64_t j = 0; j < C; ++j) {
+      float x = buf[j];
+      if (x == 0.0f) x = 0.0f;  // -0 hashes like +0
+      if (!std::isfinite(x)) x = std::isnan(x) ? std::numeric_limits<float>::quiet_NaN() : x;
+      uint32_t xb = f32_bits(x);
+      uint16_t b16 = round_bf16(xb), h16 = round_f16(xb);
+      // Two interleaved lanes per hash keep the multiply chains short.
+      he[j & 1] = (he[j & 1] ^ xb) * kP1;
+      hb[j & 1] = (hb[j & 1] ^ b16) * kP2;
+      hh[j & 1] = (hh[j & 1] ^ h16) * kP3;
+      rs = (rs ^ b16) * kP2;
+      colstate[j] = (colstate[j] ^ b16) * kP1;
+      trivial &= x == first;
+      if (std::isfinite(x)) s += x, ss += double(x) * x;
+      if (want_rows) y[col_proj.bucket[j]] += col_proj.sign[j] * x;
+    }
+    if (want_cols) {
+      float sg = row_proj.sign[i];
+      uint8_t bk = row_proj.bucket[i];
+      float* z = zcols.data() + bk;
+      for (uint64_t j = 0; j < C; ++j) z[j * K] += sg * (std::isfinite(buf[j]) ? buf[j] : 0.0f);
+    }
+    rows_hash += mix64(rs);
+    sum += s;
+    sumsq += ss;
+    if (want_rows) {
+      for (float& v : y)
+        if (!std::isfinite(v)) v = 0;
+      add_outer(p.by_row.gram, y.data());
+      if (keep_row[i]) p.by_row.data.insert(p.by_row.data.end(), y.begin(), y.end());
+    }
+    if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
+  }
+  uint64_t n = R * C;
+  p.hashes.exact = mix64(he[0] ^ mix64(he[1]) ^ n);
+  p.hashes.bf16 = mix64(hb[0] ^ mix64(hb[1]) ^ n);
+  p.hashes.f16 = mix64(hh[0] ^ mix64(hh[1]) ^ n);
+  p.hashes.rows = mix64(rows_hash ^ n);
+  uint64_t cols_hash = 0;
+  for (uint64_t c : colstate) cols_hash += mix64(c ^ R);
+  p.hashes.cols = mix64(cols_hash ^ n);
+  p.hashes.trivial = trivial;
+  if (n) {
+    p.mean = sum / double(n);
+    p.stddev = std::sqrt(std::max(0.0, sumsq / double(n) - p.mean * p.mean));
+  }
+  if (want_cols) {
+    p.by_col.units = uint32_t(C);
+    p.by_col.length = uint32_t(R);
+    p.by_col.ids = sample_ids(C, keep_units);
+    p.by_col.gram.assign(kGramSize, 0.0f);
+    for (uint64_t j = 0; j < C; ++j) add_outer(p.by_col.gram, zcols.data() + j * K);
+    p.by_col.data.reserve(p.by_col.ids.size() * K);
+    for (uint32_t id : p.by_col.ids) p.by_col.data.insert(p.by_col.data.end(), zcols.begin() + id * K, zcols.begin() + (id + 1) * K);
+  }
+  return p;
+}
+
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRules& rules, uint32_t keep_units,
+                                             unsigned threads, bool keep,
+                                             const std::function<void(TensorPrint&&)>& each, const ProgressFn& progress,
+                                             const std::function<bool()>& cancelled) {
+  const auto& ts = m.weights.tensors;
+  // Largest first, so the threads finish together.
+  std::vector<size_t> order(ts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ts[a].nbytes > ts[b].nbytes; });
+  uint64_t total = 0;
+  for (const Tensor& t : ts) total += t.nbytes;
+  std::vector<TensorPrint> out(keep ? ts.size() : 0);
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> done{0};
+  std::mutex mu;
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < order.size();) {
+      if (cancelled && cancelled()) return;
+      const Tensor& t = ts[order[k]];
+      TensorPrint p = fingerprint_tensor(t, rules.classify(t.name), keep_units);
+      uint64_t d = done.fetch_add(t.nbytes) + t.nbytes;
+      if (keep) out[order[k]] = p;
+      if (each) each(std::move(p));
+      std::lock_guard lock(mu);
+      if (progress) progress(d, total);
+    }
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, unsigned(ts.size())));
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  return out;
+}
+
+std::string sha256_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  std::vector<unsigned char> buf(1 << 20);
+  ssize_t n;
+  while ((n = ::read(fd, buf.data(), buf.size())) > 0) crypto_hash_sha256_update(&st, buf.data(), size_t(n));
+  ::close(fd);
+  if (n < 0) return {};
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, h);
+  std::string s;
+  for (unsigned char c : h) s += "0123456789abcdef"[c >> 4], s += "0123456789abcdef"[c & 15];
+  return s;
+}
+
+Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const std::string& name,
+                              const std::string& revision, unsigned threads, bool hash_files, const ProgressFn& progress) {
+  Fingerprint f;
+  f.name = name;
+  f.revision = revision;
+  f.format = m.weights.format;
+  f.files = m.weights.files;
+  f.total_bytes = m.weights.total_bytes;
+  f.config = m.config;
+  f.vocab = m.vocab;
+  f.tokenizer_source = m.tokenizer_source;
+  f.claims = m.claims;
+  f.tensors = fingerprint_tensors(m, rules, kReferenceUnits, threads, true, {}, progress);
+  if (hash_files) {
+    // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
+    std::string all;
+    for (const std::string& file : m.weights.files) all += sha256_file(file) + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(all.data()), all.size());
+    for (unsigned char c : h) f.source_hash += "0123456789abcdef"[c >> 4], f.source_hash += "0123456789abcdef"[c & 15];
+  }
+  return f;
+}
+
+// ---- serialisation --------------------------------------------------------------------------
+
+namespace {
+
+Bytes floats_to_bytes(const std::vector<float>& v) {
+  Bytes b(v.size() * 4);
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+Bytes u32_to_bytes(const std::vector<uint32_t>& v) {
+  Bytes b(v.size() * 4);
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+Value sketch_value(const UnitSketch& s) {
+  Value v;
+  v.set("units", uint64_t(s.units));
+  v.set("length", uint64_t(s.length));
+  v.set("ids", u32_to_bytes(s.ids));
+  v.set("data", floats_to_bytes(s.data));
+  v.set("gram", floats_to_bytes(s.gram));
+  return v;
+}
+
+const char* units_name(TensorRole::Units u) {
+  return u == TensorRole::Units::Rows ? "rows" : u == TensorRole::Units::Cols ? "cols" : "both";
+}
+
+struct Reader {
+  std::string err;
+  bool fail(const std::string& where, const std::string& what) {
+    if (err.empty()) err = where + ": " + what;
+    return false;
+  }
+  const Value* field(const Value& m, const char* key, Value::Type type, const std::string& where) {
+    const Value* v = m.is_map() ? m.find(key) : nullptr;
+    if (!v || (v->type() != type && !(type == Value::Type::Double && v->is_number()))) {
+      fail(where + "." + key, v ? "wrong type" : "missing");
+      return nullptr;
+    }
+    return v;
+  }
+  bool floats(const Value& m, const char* key, size_t expect, std::vector<float>* out, const std::string& where) {
+    const Value* v = field(m, key, Value::Type::Binary, where);
+    if (!v) return false;
+    const Bytes& b = v->as_binary();
+    if (b.size() % 4 || (expect != SIZE_MAX && b.size() != expect * 4))
+      return fail(where + "." + key, "holds " + std::to_string(b.size()) + " bytes, expected " + std::to_string(expect * 4));
+    out->resize(b.size() / 4);
+    if (!b.empty()) std::memcpy(out->data(), b.data(), b.size());
+    return true;
+  }
+  bool sketch(const Value& m, UnitSketch* s, const std::string& where) {
+    const Value *units = field(m, "units", Value::Type::Int, where), *len = field(m, "length", Value::Type::Int, where),
+                *ids = field(m, "ids", Value::Type::Binary, where);
+    if (!units || !len || !ids) return false;
+    s->units = uint32_t(units->as_int());
+    s->length = uint32_t(len->as_int());
+    const Bytes& b = ids->as_binary();
+    if (b.size() % 4) return fail(where + ".ids", "not a whole number of ids");
+    s->ids.resize(b.size() / 4);
+    if (!b.empty()) std::memcpy(s->ids.data(), b.data(), b.size());
+    for (uint32_t id : s->ids)
+      if (id >= s->units) return fail(where + ".ids", "id " + std::to_string(id) + " out of range");
+    if (!floats(m, "data", s->ids.size() * K, &s->data, where)) return false;
+    return floats(m, "gram", s->ids.empty() ? 0 : kGramSize, &s->gram, where);
+  }
+};
+
+}  // namespace
+
+Value to_value(const Fingerprint& f) {
+  Value v;
+  v.set("version", f.version);
+  v.set("sketch_width", K);
+  v.set("name", f.name);
+  v.set("revision", f.revision);
+  v.set("source_hash", f.source_hash);
+  v.set("format", f.format);
+  Value files = Value(Array{});
+  for (const auto& s : f.files) files.push_back(s);
+  v.set("files", files);
+  v.set("total_bytes", f.total_bytes);
+  Value cfg = Value(Map{});
+  for (const auto& [k, s] : f.config) cfg.set(k, s);
+  v.set("config", cfg);
+  Value vocab = Value(Array{});
+  for (const auto& s : f.vocab) vocab.push_back(s);
+  v.set("vocab", vocab);
+  v.set("tokenizer_source", f.tokenizer_source);
+  Value claims = Value(Array{});
+  for (const auto& c : f.claims) {
+    Value cv;
+    cv.set("source", c.source);
+    cv.set("key", c.key);
+    cv.set("value", c.value);
+    claims.push_back(cv);
+  }
+  v.set("claims", claims);
+  Value ts = Value(Array{});
+  for (const TensorPrint& t : f.tensors) {
+    Value tv;
+    tv.set("name", t.name);
+    tv.set("component", t.role.component);
+    tv.set("role", t.role.role);
+    tv.set("layer", t.role.layer);
+    tv.set("units", units_name(t.role.units));
+    tv.set("dtype", t.dtype);
+    Value shape = Value(Array{});
+    for (uint64_t d : t.shape) shape.push_back(d);
+    tv.set("shape", shape);
+    tv.set("rows", t.rows);
+    tv.set("cols", t.cols);
+    tv.set("analysable", t.analysable);
+    tv.set("note", t.note);
+    Value h;
+    h.set("exact", hex64(t.hashes.exact));
+    h.set("bf16", hex64(t.hashes.bf16));
+    h.set("f16", hex64(t.hashes.f16));
+    h.set("rows", hex64(t.hashes.rows));
+    h.set("cols", hex64(t.hashes.cols));
+    h.set("trivial", t.hashes.trivial);
+    tv.set("hashes", h);
+    tv.set("mean", t.mean);
+    tv.set("stddev", t.stddev);
+    tv.set("by_row", sketch_value(t.by_row));
+    tv.set("by_col", sketch_value(t.by_col));
+    tv.set("vec", floats_to_bytes(t.vec));
+    ts.push_back(tv);
+  }
+  v.set("tensors", ts);
+  return v;
+}
+
+Result<Fingerprint> fingerprint_from_value(const Value& v) {
+  Reader r;
+  Fingerprint f;
+  auto str = [&](const Value& m, const char* k, std::string* out, const std::string& where) {
+    const Value* x = r.field(m, k, Value::Type::String, where);
+    if (x) *out = x->as_string();
+    return x != nullptr;
+  };
+  const Value* ver = r.field(v, "version", Value::Type::Int, "fingerprint");
+  const Value* width = r.field(v, "sketch_width", Value::Type::Int, "fingerprint");
+  if (!ver || !width) return Status::error(r.err);
+  if (ver->as_int() != kFingerprintVersion || width->as_int() != K)
+    return Status::error("fingerprint: version " + std::to_string(ver->as_int()) + " / sketch width " + std::to_string(width->as_int()) +
+                         ", this build reads version " + std::to_string(kFingerprintVersion) + " / width " + std::to_string(K) +
+                         ": rebuild the fingerprint with this evald-provenance");
+  if (!str(v, "name", &f.name, "fingerprint") || !str(v, "revision", &f.revision, "fingerprint") ||
+      !str(v, "source_hash", &f.source_hash, "fingerprint") || !str(v, "format", &f.format, "fingerprint") ||
+      !str(v, "tokenizer_source", &f.tokenizer_source, "fingerprint"))
+    return Status::error(r.err);
+  if (const Value* x = r.field(v, "total_bytes", Value::Type::Int, "fingerprint")) f.total_bytes = uint64_t(x->as_int());
+  const Value* files = r.field(v, "files", Value::Type::Array, "fingerprint");
+  const Value* cfg = r.field(v, "config", Value::Type::Map, "fingerprint");
+  const Value* vocab = r.field(v, "vocab", Value::Type::Array, "fingerprint");
+  const Value* claims = r.field(v, "claims", Value::Type::Array, "fingerprint");
+  const Value* tensors = r.field(v, "tensors", Value::Type::Array, "fingerprint");
+  if (!files || !cfg || !vocab || !claims || !tensors) return Status::error(r.err);
+  for (const Value& s : files->as_array())
+    if (s.is_string()) f.files.push_back(s.as_string());
+  for (const auto& [k, s] : cfg->as_map())
+    if (s.is_string()) f.config[k] = s.as_string();
+  for (const Value& s : vocab->as_array()) f.vocab.push_back(s.is_string() ? s.as_string() : "");
+  for (const Value& c : claims->as_array()) {
+    LineageClaim lc;
+    if (!str(c, "source", &lc.source, "claims") || !str(c, "key", &lc.key, "claims") || !str(c, "value", &lc.value, "claims"))
+      return Status::error(r.err);
+    f.claims.push_back(lc);
+  }
+  for (size_t i = 0; i < tensors->as_array().size(); ++i) {
+    const Value& tv = tensors->as_array()[i];
+    std::string where = "tensors[" + std::to_string(i) + "]";
+    TensorPrint t;
+    std::string units;
+    if (!str(tv, "name", &t.name, where) || !str(tv, "component", &t.role.component, where) || !str(tv, "role", &t.role.role, where) ||
+        !str(tv, "units", &units, where) || !str(tv, "dtype", &t.dtype, where) || !str(tv, "note", &t.note, where))
+      return Status::error(r.err);
+    t.role.units = units == "rows" ? TensorRole::Units::Rows : units == "cols" ? TensorRole::Units::Cols : TensorRole::Units::Both;
+    const Value *layer = r.field(tv, "layer", Value::Type::Int, where), *rows = r.field(tv, "rows", Value::Type::Int, where),
+                *cols = r.field(tv, "cols", Value::Type::Int, where), *an = r.field(tv, "analysable", Value::Type::Bool, where),
+                *shape = r.field(tv, "shape", Value::Type::Array, where), *h = r.field(tv, "hashes", Value::Type::Map, where),
+                *mean = r.field(tv, "mean", Value::Type::Double, where), *sd = r.field(tv, "stddev", Value::Type::Double, where),
+                *br = r.field(tv, "by_row", Value::Type::Map, where), *bc = r.field(tv, "by_col", Value::Type::Map, where);
+    if (!layer || !rows || !cols || !an || !shape || !h || !mean || !sd || !br || !bc) return Status::error(r.err);
+    t.role.layer = int(layer->as_int());
+    t.rows = uint64_t(rows->as_int());
+    t.cols = uint64_t(cols->as_int());
+    t.analysable = an->as_bool();
+    for (const Value& d : shape->as_array()) t.shape.push_back(d.is_int() ? uint64_t(d.as_int()) : 0);
+    t.mean = mean->as_double();
+    t.stddev = sd->as_double();
+    std::string hx[5];
+    const char* hk[5] = {"exact", "bf16", "f16", "rows", "cols"};
+    for (int k = 0; k < 5; ++k)
+      if (!str(*h, hk[k], &hx[k], where + ".hashes")) return Status::error(r.err);
+    uint64_t* dst[5] = {&t.hashes.exact, &t.hashes.bf16, &t.hashes.f16, &t.hashes.rows, &t.hashes.cols};
+    for (int k = 0; k < 5; ++k) *dst[k] = std::strtoull(hx[k].c_str(), nullptr, 16);
+    if (const Value* tr = r.field(*h, "trivial", Value::Type::Bool, where + ".hashes")) t.hashes.trivial = tr->as_bool();
+    else return Status::error(r.err);
+    if (!r.sketch(*br, &t.by_row, where + ".by_row") || !r.sketch(*bc, &t.by_col, where + ".by_col") ||
+        !r.floats(tv, "vec", SIZE_MAX, &t.vec, where))
+      return Status::error(r.err);
+    f.tensors.push_back(std::move(t));
+  }
+  return f;
+}
+
+}  // namespace evald::prov

@@ -1,0 +1,110 @@
+// Fingerprints: what the analysis keeps of a model's weights. One streaming pass over each
+// tensor computes value hashes (exact, after BF16 and F16 rounding, and row- and column-order
+// invariant ones) and count sketches of its rows and columns: each unit (a row or a column) is
+// projected to kSketchWidth dimensions with a fixed hash, which keeps permuted units aligned with
+// their originals, and the sketches' Gram matrix summarises the tensor independently of unit
+// order. A reference fingerprint keeps a sample of unit sketches and the Gram; a candidate being
+// scanned keeps all its unit sketches while it is compared.
+#pragma once
+
+#include <evald/value.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "components.hpp"
+#include "model.hpp"
+
+namespace evald::prov {
+
+inline constexpr int kSketchWidth = 64;
+inline constexpr int kFingerprintVersion = 1;
+// Units a reference keeps per tensor dimension; enough for a sharp matching statistic.
+inline constexpr uint32_t kReferenceUnits = 256;
+// 1-D tensors (norm gains, biases) up to this length are kept whole, as weak evidence.
+inline constexpr uint32_t kMaxVector = 1 << 16;
+
+struct Hashes {
+  uint64_t exact = 0;  // values as float32
+  uint64_t bf16 = 0;   // values rounded to bfloat16
+  uint64_t f16 = 0;    // values rounded to float16
+  uint64_t rows = 0;   // multiset of rows (bfloat16): survives row permutations
+  uint64_t cols = 0;   // multiset of columns (bfloat16): survives column permutations
+  bool trivial = false;  // every value equal: matches prove nothing
+};
+
+// Sketches of the units along one dimension of a tensor's 2-D view.
+struct UnitSketch {
+  uint32_t units = 0;         // how many units the tensor has along this dimension
+  uint32_t length = 0;        // length of each unit vector before sketching
+  std::vector<uint32_t> ids;  // which units are kept (all, or an evenly spaced sample)
+  std::vector<float> data;    // ids.size() x kSketchWidth
+  std::vector<float> gram;    // upper triangle (with diagonal) of sum over ALL units of y y^T
+  bool empty() const { return ids.empty(); }
+};
+
+struct TensorPrint {
+  std::string name;
+  TensorRole role;
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  uint64_t rows = 0, cols = 0;  // 2-D view: first dimension x the rest
+  bool analysable = true;
+  std::string note;             // why a tensor was not analysed
+  Hashes hashes;
+  double mean = 0, stddev = 0;
+  UnitSketch by_row;            // units = rows, each a vector over the columns
+  UnitSketch by_col;            // units = columns, each a vector over the rows
+  std::vector<float> vec;       // 1-D tensors: the values
+};
+
+struct Fingerprint {
+  int version = kFingerprintVersion;
+  std::string name, revision;
+  std::string source_hash;      // sha256 over the weight files (see fingerprint_model)
+  std::string format;
+  std::vector<std::string> files;
+  uint64_t total_bytes = 0;
+  std::map<std::string, std::string> config;
+  std::vector<std::string> vocab;
+  std::string tokenizer_source;
+  std::vector<LineageClaim> claims;
+  std::vector<TensorPrint> tensors;
+};
+
+// Progress: bytes of weights processed so far, total bytes.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// Fingerprints one tensor. keep_units 0 keeps every unit sketch (for a candidate); otherwise at
+// most keep_units evenly spaced units per dimension (for a reference). Thread-safe.
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units);
+
+// Fingerprints every tensor of a model on `threads` threads, calling `each` from the worker
+// threads (concurrently: it must be thread-safe) for every tensor as soon as it is done; when `keep` is true the prints are
+// also returned in name order. `progress` may be empty. When `cancelled` returns true, no further
+// tensor is started.
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRules& rules, uint32_t keep_units,
+                                             unsigned threads, bool keep,
+                                             const std::function<void(TensorPrint&&)>& each,
+                                             const ProgressFn& progress = {},
+                                             const std::function<bool()>& cancelled = {});
+
+// A reference fingerprint of a whole model, with sha256 of its weight files when `hash_files`.
+Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const std::string& name,
+                              const std::string& revision, unsigned threads, bool hash_files,
+                              const ProgressFn& progress = {});
+
+// Serialisation (msgpack through evald::Value). from_value validates structure and sizes and
+// returns an error naming the field that is wrong.
+Value to_value(const Fingerprint& f);
+Result<Fingerprint> fingerprint_from_value(const Value& v);
+
+// sha256 of a file, hex. Empty on error.
+std::string sha256_file(const std::string& path);
+
+std::string hex64(uint64_t v);
+
+}  // namespace evald::prov

@@ -1,0 +1,504 @@
+#include "lineage.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+namespace evald::prov {
+
+namespace {
+
+constexpr int K = kSketchWidth;
+constexpr int H = K / 2;
+
+double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// Pearson correlation of the off-diagonal Gram entries: the diagonal holds squared norms, which
+// are positive for any two models and would make unrelated ones look alike.
+double gram_similarity(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size() || a.empty()) return nan();
+  double sa = 0, sb = 0, n = 0;
+  size_t idx = 0;
+  for (int r = 0; r < K; ++r)
+    for (int c = r; c < K; ++c, ++idx)
+      if (c != r) sa += a[idx], sb += b[idx], n += 1;
+  double ma = sa / n, mb = sb / n, ab = 0, aa = 0, bb = 0;
+  idx = 0;
+  for (int r = 0; r < K; ++r)
+    for (int c = r; c < K; ++c, ++idx)
+      if (c != r) {
+        double x = a[idx] - ma, y = b[idx] - mb;
+        ab += x * y, aa += x * x, bb += y * y;
+      }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+// Centred, unit-norm halves (even and odd coordinates) of each unit sketch.
+struct Halves {
+  std::vector<float> even, odd;  // n x H each
+  size_t n = 0;
+};
+Halves split(const UnitSketch& s) {
+  Halves h;
+  h.n = s.ids.size();
+  h.even.resize(h.n * H);
+  h.odd.resize(h.n * H);
+  for (size_t i = 0; i < h.n; ++i) {
+    const float* y = s.data.data() + i * K;
+    for (int part = 0; part < 2; ++part) {
+      float* out = (part ? h.odd.data() : h.even.data()) + i * H;
+      double mean = 0;
+      for (int k = 0; k < H; ++k) mean += y[2 * k + part];
+      mean /= H;
+      double norm = 0;
+      for (int k = 0; k < H; ++k) {
+        out[k] = float(y[2 * k + part] - mean);
+        norm += double(out[k]) * out[k];
+      }
+      float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+      for (int k = 0; k < H; ++k) out[k] *= inv;
+    }
+  }
+  return h;
+}
+
+float dot(const float* a, const float* b) {
+  float s = 0;
+  for (int k = 0; k < H; ++k) s += a[k] * b[k];
+  return s;
+}
+
+// For each reference unit: the best candidate unit on one half, with its sign.
+void match(const std::vector<float>& ref, size_t nr, const std::vector<float>& cand, size_t nc,
+           std::vector<uint32_t>* best, std::vector<float>* sign) {
+  best->assign(nr, 0);
+  sign->assign(nr, 1.0f);
+  for (size_t i = 0; i < nr; ++i) {
+    const float* b = ref.data() + i * H;
+    float top = -1;
+    for (size_t j = 0; j < nc; ++j) {
+      float d = dot(b, cand.data() + j * H);
+      float a = std::fabs(d);
+      if (a > top) top = a, (*best)[i] = uint32_t(j), (*sign)[i] = d < 0 ? -1.0f : 1.0f;
+    }
+  }
+}
+
+struct UnitTest {
+  double effect, null_mean, null_sd, z, p;
+};
+
+// Two folds: match on even coordinates and score on odd ones, and the reverse.
+UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permutations, uint64_t seed) {
+  Halves c = split(cand), r = split(ref);
+  std::vector<uint32_t> b1, b2;
+  std::vector<float> s1, s2;
+  match(r.even, r.n, c.even, c.n, &b1, &s1);
+  match(r.odd, r.n, c.odd, c.n, &b2, &s2);
+  // Matched candidate units, each listed once; fold f of reference unit i uses slot[f][i].
+  std::vector<uint32_t> distinct;
+  std::vector<uint32_t> slot1(r.n), slot2(r.n);
+  {
+    std::vector<int64_t> where(c.n, -1);
+    auto slot_of = [&](uint32_t j) {
+      if (where[j] < 0) where[j] = int64_t(distinct.size()), distinct.push_back(j);
+      return uint32_t(where[j]);
+    };
+    for (size_t i = 0; i < r.n; ++i) slot1[i] = slot_of(b1[i]), slot2[i] = slot_of(b2[i]);
+  }
+  auto score = [&](const std::vector<uint32_t>& unit) {
+    double t = 0;
+    for (size_t i = 0; i < r.n; ++i) {
+      t += s1[i] * dot(r.odd.data() + i * H, c.odd.data() + size_t(unit[slot1[i]]) * H);
+      t += s2[i] * dot(r.even.data() + i * H, c.even.data() + size_t(unit[slot2[i]]) * H);
+    }
+    return t / double(2 * r.n);
+  };
+  UnitTest u{};
+  u.effect = score(distinct);
+  // Null: the same matched structure with candidate units relabelled by a random permutation;
+  // only the matched units' images are drawn (a partial Fisher-Yates shuffle, undone after).
+  std::mt19937_64 rng(seed);
+  std::vector<uint32_t> pool(c.n), image(distinct.size());
+  std::iota(pool.begin(), pool.end(), 0u);
+  std::vector<std::pair<size_t, size_t>> swaps;
+  uint32_t exceed = 0;
+  double sum = 0, sumsq = 0;
+  for (uint32_t k = 0; k < permutations; ++k) {
+    swaps.clear();
+    for (size_t d = 0; d < distinct.size(); ++d) {
+      size_t pick = d + size_t(rng() % (c.n - d));
+      std::swap(pool[d], pool[pick]);
+      swaps.emplace_back(d, pick);
+      image[d] = pool[d];
+    }
+    for (auto it = swaps.rbegin(); it != swaps.rend(); ++it) std::swap(pool[it->first], pool[it->second]);
+    double t = score(image);
+    sum += t, sumsq += t * t;
+    if (t >= u.effect) ++exceed;
+  }
+  u.p = (1.0 + exceed) / (1.0 + permutations);
+  u.null_mean = sum / permutations;
+  u.null_sd = std::sqrt(std::max(0.0, sumsq / permutations - u.null_mean * u.null_mean));
+  u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
+  return u;
+}
+
+double pearson(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size() || a.size() < 3) return nan();
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < a.size(); ++i) ma += a[i], mb += b[i];
+  ma /= double(a.size()), mb /= double(b.size());
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double x = a[i] - ma, y = b[i] - mb;
+    ab += x * y, aa += x * x, bb += y * y;
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+std::string verbatim_kind(const TensorPrint& c, const TensorPrint& r) {
+  if (c.hashes.trivial || r.hashes.trivial || !c.analysable || !r.analysable) return {};
+  if (c.shape == r.shape) {
+    if (c.hashes.exact == r.hashes.exact) return "exact";
+    if (c.hashes.bf16 == r.hashes.bf16) return "bf16";
+    if (c.hashes.f16 == r.hashes.f16) return "f16";
+    if (c.hashes.rows == r.hashes.rows) return "row-permuted";
+    if (c.hashes.cols == r.hashes.cols) return "col-permuted";
+  }
+  return {};
+}
+
+uint64_t name_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+const UnitSketch* sketch_for(const TensorPrint& t, bool by_col) { return by_col ? &t.by_col : &t.by_row; }
+
+struct RefIndex {
+  const Fingerprint* fp;
+  std::string label;
+  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;  // component|role
+};
+
+}  // namespace
+
+double fisher_log10(const std::vector<double>& ps, double* chi2_out) {
+  if (ps.empty()) {
+    if (chi2_out) *chi2_out = 0;
+    return 0;
+  }
+  double x = 0;
+  for (double p : ps) x -= std::log(std::max(p, 1e-300));
+  if (chi2_out) *chi2_out = 2 * x;
+  // Chi-square survival with 2n degrees of freedom: e^-x * sum_{k<n} x^k / k!, in logs.
+  size_t n = ps.size();
+  double lse = -std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < n; ++k) {
+    double term = double(k) * std::log(std::max(x, 1e-300)) - std::lgamma(double(k) + 1);
+    double hi = std::max(lse, term);
+    lse = hi + std::log(std::exp(lse - hi) + std::exp(term - hi));
+  }
+  return std::min(0.0, (-x + lse) / std::log(10.0));
+}
+
+std::vector<double> holm_log10(const std::vector<double>& lp) {
+  size_t m = lp.size();
+  std::vector<size_t> order(m);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lp[a] < lp[b]; });
+  std::vector<double> out(m);
+  double running = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < m; ++i) {
+    double adj = std::min(0.0, lp[order[i]] + std::log10(double(m - i)));
+    running = std::max(running, adj);
+    out[order[i]] = running;
+  }
+  return out;
+}
+
+Value DecisionConfig::to_value() const {
+  Value v;
+  v.set("alpha", alpha);
+  v.set("min_effect", min_effect);
+  v.set("permutations", uint64_t(permutations));
+  v.set("screen", screen);
+  v.set("always_test", uint64_t(always_test));
+  v.set("seed", seed);
+  return v;
+}
+
+ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& refs, const ComponentRules& rules,
+                      const DecisionConfig& cfg, const ProgressFn& progress,
+                      const std::function<bool()>& cancelled) {
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  std::vector<RefIndex> index;
+  for (const Fingerprint* f : refs) {
+    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), {}};
+    for (const TensorPrint& t : f->tensors) ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
+    index.push_back(std::move(ri));
+  }
+  const size_t R = index.size();
+  // results[component][ref]
+  std::map<std::string, std::vector<ReferenceResult>> per;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> counts;  // component -> tensors, analysable
+  for (const char* c : kComponents) {
+    per[c].resize(R);
+    for (size_t r = 0; r < R; ++r) per[c][r].reference = index[r].label;
+  }
+  std::mutex mu;
+  std::atomic<int64_t> compare_ns{0};
+
+  auto each = [&](TensorPrint&& cp) {
+    const std::string& comp = cp.role.component;
+    if (!per.count(comp)) return;
+    auto tc = clock::now();
+    bool two_d = !cp.by_row.empty() || !cp.by_col.empty();
+    std::vector<TensorTest> tests(R);
+    std::vector<std::vector<WeakEvidence>> weak(R);
+    std::vector<double> best_gram(R, nan());
+    std::vector<const TensorPrint*> best_ref(R, nullptr);
+    std::vector<bool> best_by_col(R, false);
+    std::vector<bool> comparable(R, false);
+    for (size_t r = 0; r < R; ++r) {
+      auto it = index[r].by_role.find(comp + "|" + cp.role.role);
+      if (it == index[r].by_role.end()) continue;
+      TensorTest& tt = tests[r];
+      tt.tensor = cp.name;
+      tt.role = cp.role.role;
+      tt.layer = cp.role.layer;
+      for (const TensorPrint* rt : it->second) {
+        if (!two_d) {
+          if (!cp.vec.empty() && rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
+            weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
+          continue;
+        }
+        if (std::string v = verbatim_kind(cp, *rt); !v.empty() && tt.verbatim.empty()) {
+          tt.verbatim = v;
+          tt.ref_tensor = rt->name;
+          tt.ref_layer = rt->role.layer;
+        }
+        for (bool by_col : {false, true}) {
+          const UnitSketch *cs = sketch_for(cp, by_col), *rs = sketch_for(*rt, by_col);
+          if (cs->empty() || rs->empty() || cs->length != rs->length) continue;
+          comparable[r] = true;
+          ++tt.choices;
+          double g = gram_similarity(cs->gram, rs->gram);
+          if (std::isnan(best_gram[r]) || g > best_gram[r]) best_gram[r] = g, best_ref[r] = rt, best_by_col[r] = by_col;
+        }
+      }
+      tt.gram = best_gram[r];
+    }
+    // Unit tests: references similar enough, and always the most similar ones.
+    std::vector<size_t> order;
+    for (size_t r = 0; r < R; ++r)
+      if (best_ref[r]) order.push_back(r);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best_gram[a] > best_gram[b]; });
+    for (size_t k = 0; k < order.size(); ++k) {
+      size_t r = order[k];
+      if (k >= cfg.always_test && best_gram[r] < cfg.screen) continue;
+      TensorTest& tt = tests[r];
+      const TensorPrint* rt = best_ref[r];
+      bool by_col = best_by_col[r];
+      UnitTest u = unit_test(*sketch_for(cp, by_col), *sketch_for(*rt, by_col), cfg.permutations,
+                             cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label));
+      tt.tested = true;
+      tt.effect = u.effect;
+      tt.null_mean = u.null_mean;
+      tt.null_sd = u.null_sd;
+      tt.z = u.z;
+      tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
+      tt.units = by_col ? "cols" : "rows";
+      tt.units_compared = uint32_t(sketch_for(*rt, by_col)->ids.size());
+      if (tt.verbatim.empty()) {
+        tt.ref_tensor = rt->name;
+        tt.ref_layer = rt->role.layer;
+      }
+    }
+    compare_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tc).count();
+    std::lock_guard lock(mu);
+    auto& cnt = counts[comp];
+    ++cnt.first;
+    if (cp.analysable) ++cnt.second;
+    for (size_t r = 0; r < R; ++r) {
+      ReferenceResult& rr = per[comp][r];
+      for (auto& w : weak[r]) rr.weak.push_back(std::move(w));
+      if (comparable[r]) ++rr.comparable;
+      if (!tests[r].tensor.empty() && two_d && (comparable[r] || !tests[r].verbatim.empty())) rr.tests.push_back(std::move(tests[r]));
+    }
+  };
+  ScanResult out;
+  auto tf = clock::now();
+  fingerprint_tensors(m, rules, 0, cfg.threads, false, each, progress, cancelled);
+  out.cancelled = cancelled && cancelled();
+  out.bytes = m.weights.total_bytes;
+  double total_s = std::chrono::duration<double>(clock::now() - tf).count();
+  out.seconds_compare = double(compare_ns.load()) / 1e9 / std::max(1u, cfg.threads);
+  out.seconds_fingerprint = std::max(0.0, total_s - out.seconds_compare);
+
+  for (const char* comp : kComponents) {
+    ComponentResult cr;
+    cr.component = comp;
+    cr.tensors = counts[comp].first;
+    cr.analysable = counts[comp].second;
+    auto& rrs = per[comp];
+    std::vector<double> lps(R, 0.0);
+    for (size_t r = 0; r < R; ++r) {
+      ReferenceResult& rr = rrs[r];
+      std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
+        return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
+      });
+      std::vector<double> ps;
+      double eff = 0, gsum = 0;
+      uint32_t gn = 0;
+      for (const TensorTest& t : rr.tests) {
+        if (!t.verbatim.empty()) ++rr.verbatim;
+        if (!std::isnan(t.gram)) gsum += t.gram, ++gn;
+        if (t.tested) ps.push_back(t.p), eff += t.effect, ++rr.tested;
+      }
+      if (gn) rr.gram_mean = gsum / gn;
+      if (rr.tested) rr.effect = eff / rr.tested;
+      rr.log10_p = rr.verbatim ? -300.0 : fisher_log10(ps, &rr.chi2);
+      rr.p = std::pow(10.0, rr.log10_p);
+      lps[r] = rr.log10_p;
+    }
+    std::vector<double> holm = holm_log10(lps);
+    for (size_t r = 0; r < R; ++r) {
+      rrs[r].log10_p_holm = holm[r];
+      rrs[r].p_holm = std::pow(10.0, holm[r]);
+    }
+    // Best first: verbatim copies, then by effect among the significant, then by p-value.
+    std::vector<size_t> order(R);
+    std::iota(order.begin(), order.end(), 0);
+    auto qualifies = [&](const ReferenceResult& rr) {
+      return rr.verbatim > 0 || (rr.p_holm <= cfg.alpha && !std::isnan(rr.effect) && rr.effect >= cfg.min_effect);
+    };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const auto &x = rrs[a], &y = rrs[b];
+      if (qualifies(x) != qualifies(y)) return qualifies(x);
+      if (x.verbatim != y.verbatim) return x.verbatim > y.verbatim;
+      if (x.log10_p_holm != y.log10_p_holm) return x.log10_p_holm < y.log10_p_holm;
+      return (std::isnan(x.effect) ? -1 : x.effect) > (std::isnan(y.effect) ? -1 : y.effect);
+    });
+    uint32_t comparable = 0;
+    for (const auto& rr : rrs) comparable = std::max(comparable, rr.comparable);
+    char buf[512];
+    if (cr.tensors == 0) {
+      cr.verdict = "absent";
+      cr.reason = "the model has no tensors of this component";
+    } else if (cr.analysable == 0) {
+      cr.verdict = "inconclusive";
+      cr.reason = "no tensor of this component could be analysed (unsupported value types)";
+    } else if (R > 0 && qualifies(rrs[order[0]])) {
+      const ReferenceResult& b = rrs[order[0]];
+      cr.verdict = "derived";
+      cr.source = b.reference;
+      cr.p_holm = b.p_holm;
+      cr.log10_p_holm = b.log10_p_holm;
+      cr.effect = b.verbatim ? 1.0 : b.effect;
+      if (b.verbatim)
+        snprintf(buf, sizeof buf, "%u of %u tensors are verbatim copies (value hashes match) of %s", b.verbatim, cr.tensors, b.reference.c_str());
+      else
+        snprintf(buf, sizeof buf, "units correspond to %s: mean matched correlation %.3f >= %.2f over %u tensors, Holm-corrected p = 10^%.1f <= %g",
+                 b.reference.c_str(), b.effect, cfg.min_effect, b.tested, b.log10_p_holm, cfg.alpha);
+      cr.reason = buf;
+    } else if (comparable == 0) {
+      cr.verdict = "independent";
+      cr.reason = R == 0 ? "the reference library is empty"
+                         : "no reference has tensors of this component with matching dimensions, so none can have been copied or tuned into it";
+    } else {
+      cr.verdict = "independent";
+      const ReferenceResult& b = rrs[order[0]];
+      if (b.p_holm <= cfg.alpha)
+        snprintf(buf, sizeof buf, "closest reference %s: dependence is significant (Holm p = 10^%.1f) but the mean matched correlation %.3f is below %.2f: "
+                 "consistent with training against a shared or copied basis, not with inherited weights", b.reference.c_str(), b.log10_p_holm,
+                 std::isnan(b.effect) ? 0.0 : b.effect, cfg.min_effect);
+      else
+        snprintf(buf, sizeof buf, "no reference is significant: closest %s with Holm p = %.3g and mean matched correlation %.3f",
+                 b.reference.c_str(), b.p_holm, std::isnan(b.effect) ? 0.0 : b.effect);
+      cr.reason = buf;
+      cr.p_holm = b.p_holm;
+      cr.log10_p_holm = b.log10_p_holm;
+      cr.effect = b.effect;
+    }
+    for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
+    out.components.push_back(std::move(cr));
+  }
+  (void)t0;
+  return out;
+}
+
+namespace {
+Value num(double d) { return std::isnan(d) ? Value() : Value(d); }
+}  // namespace
+
+Value to_value(const ComponentResult& c, bool detail) {
+  Value v;
+  v.set("component", c.component);
+  v.set("verdict", c.verdict);
+  v.set("source", c.source.empty() ? Value() : Value(c.source));
+  v.set("p_holm", c.p_holm);
+  v.set("log10_p_holm", c.log10_p_holm);
+  v.set("effect", num(c.effect));
+  v.set("reason", c.reason);
+  v.set("tensors", uint64_t(c.tensors));
+  v.set("analysable", uint64_t(c.analysable));
+  Value refs = Value(Array{});
+  for (const ReferenceResult& r : c.references) {
+    Value rv;
+    rv.set("reference", r.reference);
+    rv.set("tested", uint64_t(r.tested));
+    rv.set("verbatim", uint64_t(r.verbatim));
+    rv.set("comparable", uint64_t(r.comparable));
+    rv.set("gram_mean", num(r.gram_mean));
+    rv.set("chi2", r.chi2);
+    rv.set("log10_p", r.log10_p);
+    rv.set("log10_p_holm", r.log10_p_holm);
+    rv.set("p_holm", r.p_holm);
+    rv.set("effect", num(r.effect));
+    if (detail) {
+      Value tests = Value(Array{});
+      for (const TensorTest& t : r.tests) {
+        Value tv;
+        tv.set("tensor", t.tensor);
+        tv.set("role", t.role);
+        tv.set("layer", t.layer);
+        tv.set("ref_tensor", t.ref_tensor);
+        tv.set("ref_layer", t.ref_layer);
+        tv.set("units", t.units);
+        tv.set("gram", num(t.gram));
+        tv.set("choices", uint64_t(t.choices));
+        tv.set("verbatim", t.verbatim.empty() ? Value() : Value(t.verbatim));
+        tv.set("tested", t.tested);
+        tv.set("effect", num(t.effect));
+        tv.set("null_mean", t.null_mean);
+        tv.set("null_sd", t.null_sd);
+        tv.set("z", t.z);
+        tv.set("p", t.p);
+        tv.set("units_compared", uint64_t(t.units_compared));
+        tests.push_back(tv);
+      }
+      rv.set("tensors", tests);
+      Value weak = Value(Array{});
+      for (const WeakEvidence& w : r.weak) {
+        Value wv;
+        wv.set("tensor", w.tensor);
+        wv.set("ref_tensor", w.ref_tensor);
+        wv.set("pearson", num(w.pearson));
+        weak.push_back(wv);
+      }
+      rv.set("weak_evidence", weak);
+    }
+    refs.push_back(rv);
+  }
+  v.set("references", refs);
+  return v;
+}
+
+}  // namespace evald::prov

@@ -1,0 +1,99 @@
+// Deciding lineage: a candidate model against a library of reference fingerprints, component by
+// component.
+//
+// Per tensor and reference: value hashes find verbatim copies (also cast or unit-permuted ones).
+// Otherwise the sketches' Gram matrices (independent of unit order) pick the reference tensor of
+// the same role most like it, across layers, so pruned or reordered layers still pair up; then a
+// cross-validated unit-matching test asks whether individual units (rows of an input projection,
+// columns of an output projection, embedding rows) correspond one to one: units are matched on
+// half of the sketch coordinates and the matched pairs' centred (Pearson) correlation is measured
+// on the other half, so selection cannot inflate it. Its null distribution comes from random
+// re-pairings of the same units (a permutation test: exact p-values, no distributional
+// assumption); the p-value is Bonferroni-corrected for the layers it was chosen among.
+// Per component: Fisher combines the tensors' p-values, Holm corrects across the library, and the
+// verdict is "derived" only when the corrected p-value is at most alpha AND the mean matched
+// correlation (the effect) reaches min_effect; significance alone also flags weights trained
+// against a copied basis (for instance fresh blocks on frozen copied embeddings), which is not
+// inheritance of those blocks. Norm and bias vectors are reported as weak evidence only.
+#pragma once
+
+#include <evald/value.hpp>
+
+#include <cmath>
+#include <limits>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fingerprint.hpp"
+
+namespace evald::prov {
+
+struct DecisionConfig {
+  double alpha = 0.01;         // family-wise error rate per component, across the library
+  double min_effect = 0.2;     // mean held-out matched correlation required for "derived"
+  uint32_t permutations = 999;
+  double screen = 0.1;         // Gram similarity below which a reference tensor is not unit-tested...
+  uint32_t always_test = 1;    // ...unless it is among this many most similar references
+  uint64_t seed = 1;           // permutation RNG seed (results are reproducible)
+  unsigned threads = 2;
+  Value to_value() const;
+};
+
+struct TensorTest {
+  std::string tensor, ref_tensor, role, units;
+  int layer = -1, ref_layer = -1;
+  double gram = std::numeric_limits<double>::quiet_NaN();  // best Gram similarity across layers
+  uint32_t choices = 0;         // same-role reference tensors it was chosen among
+  std::string verbatim;         // "", "exact", "bf16", "f16", "row-permuted", "col-permuted"
+  bool tested = false;          // unit test run (else screened out)
+  double effect = std::numeric_limits<double>::quiet_NaN();
+  double null_mean = 0, null_sd = 0, z = 0, p = 1;
+  uint32_t units_compared = 0;
+};
+
+struct WeakEvidence {  // 1-D tensors
+  std::string tensor, ref_tensor;
+  double pearson = 0;
+};
+
+struct ReferenceResult {  // one component against one reference
+  std::string reference;        // "name@revision"
+  std::vector<TensorTest> tests;
+  std::vector<WeakEvidence> weak;
+  uint32_t tested = 0, verbatim = 0, comparable = 0;
+  double gram_mean = std::numeric_limits<double>::quiet_NaN();
+  double chi2 = 0, log10_p = 0, p = 1, log10_p_holm = 0, p_holm = 1;
+  double effect = std::numeric_limits<double>::quiet_NaN();
+};
+
+struct ComponentResult {
+  std::string component;
+  std::string verdict;   // derived | independent | inconclusive | absent
+  std::string source;    // reference it derives from, when derived
+  double p_holm = 1, log10_p_holm = 0, effect = std::numeric_limits<double>::quiet_NaN();
+  std::string reason;
+  uint32_t tensors = 0, analysable = 0;
+  std::vector<ReferenceResult> references;
+};
+
+struct ScanResult {
+  std::vector<ComponentResult> components;
+  uint64_t bytes = 0;
+  double seconds_fingerprint = 0, seconds_compare = 0;
+  bool cancelled = false;  // stopped early: the result must not be used
+};
+
+// Compares a model against the references. Thread-safe for distinct outputs; uses cfg.threads.
+ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& refs, const ComponentRules& rules,
+                      const DecisionConfig& cfg, const ProgressFn& progress = {},
+                      const std::function<bool()>& cancelled = {});
+
+// Fisher's method: log10 of the combined p-value of `ps`.
+double fisher_log10(const std::vector<double>& ps, double* chi2 = nullptr);
+// Holm's step-down adjustment of log10 p-values (same order as given).
+std::vector<double> holm_log10(const std::vector<double>& log10_ps);
+
+Value to_value(const ComponentResult& c, bool detail);
+
+}  // namespace evald::prov

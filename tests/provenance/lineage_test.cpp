@@ -1,0 +1,321 @@
+// Lineage decisions on real trained models (tests/provenance/fixtures, with labels.json giving
+// the expected verdicts), plus variants built here that the fixtures do not contain: other naming
+// schemes, other permutations and noise, random unrelated models, config-added component rules.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "json.hpp"
+#include "library.hpp"
+#include "model_writer.hpp"
+#include "report.hpp"
+
+namespace fs = std::filesystem;
+using namespace evald::prov;
+using evald::Value;
+
+namespace {
+
+const fs::path kFixtures = EVALD_PROVENANCE_FIXTURES;
+
+fs::path temp_dir(const std::string& tag) {
+  std::string t = (fs::temp_directory_path() / ("evald-prov-" + tag + "-XXXXXX")).string();
+  if (!mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+  return t;
+}
+
+Json labels() {
+  std::ifstream in(kFixtures / "labels.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j;
+  JsonError e;
+  if (!parse_json(ss.str(), &j, &e)) throw std::runtime_error("labels.json: " + e.message);
+  return j;
+}
+
+const Value* component(const Value& report, const std::string& name) {
+  const Value* comps = report.find("components");
+  if (!comps) return nullptr;
+  for (const Value& c : comps->as_array())
+    if (c.get_string("component") == name) return &c;
+  return nullptr;
+}
+
+class Lineage : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(temp_dir("lib"));
+    auto lib = FingerprintLibrary::open((*dir_ / "lib").string(), false, true);
+    ASSERT_TRUE(lib) << lib.error();
+    for (const char* ref : {"open_P", "open_Q"}) {
+      Model m;
+      FormatError err;
+      ASSERT_TRUE(open_model((kFixtures / ref).string(), &m, &err)) << err.to_string();
+      Fingerprint f = fingerprint_model(m, ComponentRules(), ref, "fixture", 2, true);
+      ASSERT_TRUE((*lib)->put(f));
+    }
+    lib->reset();
+    auto ro = FingerprintLibrary::open((*dir_ / "lib").string(), true, false);
+    ASSERT_TRUE(ro) << ro.error();
+    auto all = (*ro)->load_all();
+    ASSERT_TRUE(all) << all.error();
+    library_ = new std::vector<Fingerprint>(std::move(*all));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete dir_;
+    delete library_;
+  }
+  static Value scan(const fs::path& model, ScanOptions opt = {}) { return scan_report(model.string(), *library_, opt); }
+
+  static fs::path* dir_;
+  static std::vector<Fingerprint>* library_;
+};
+fs::path* Lineage::dir_ = nullptr;
+std::vector<Fingerprint>* Lineage::library_ = nullptr;
+
+TEST_F(Lineage, LibraryRoundTripsThroughRocksDB) {
+  ASSERT_EQ(library_->size(), 2u);
+  const Fingerprint& p = (*library_)[0];
+  EXPECT_EQ(p.name, "open_P");
+  EXPECT_EQ(p.revision, "fixture");
+  EXPECT_EQ(p.source_hash.size(), 64u);
+  EXPECT_EQ(p.tensors.size(), 30u);
+  Model m;
+  FormatError err;
+  ASSERT_TRUE(open_model((kFixtures / "open_P").string(), &m, &err));
+  Fingerprint again = fingerprint_model(m, ComponentRules(), "open_P", "fixture", 1, true);
+  EXPECT_EQ(again.source_hash, p.source_hash);
+  ASSERT_EQ(again.tensors.size(), p.tensors.size());
+  for (size_t i = 0; i < p.tensors.size(); ++i) {
+    EXPECT_EQ(again.tensors[i].name, p.tensors[i].name);
+    EXPECT_EQ(again.tensors[i].hashes.exact, p.tensors[i].hashes.exact);
+    EXPECT_EQ(again.tensors[i].by_row.gram, p.tensors[i].by_row.gram) << "one or two threads: same fingerprint";
+    EXPECT_EQ(again.tensors[i].by_col.data, p.tensors[i].by_col.data);
+  }
+}
+
+// Every labelled case, every component: verdict and source.
+TEST_F(Lineage, EveryFixtureCaseComesOutAsLabelled) {
+  Json l = labels();
+  const Json* cases = l.find("cases");
+  ASSERT_TRUE(cases && cases->is_object());
+  int checked = 0;
+  for (const auto& [name, c] : cases->members()) {
+    SCOPED_TRACE(name);
+    Value r = scan(kFixtures / c.find("path")->str());
+    ASSERT_FALSE(r.find("error")) << evald::to_json(*r.find("error"));
+    const Json* source = c.find("source");
+    bool any_derived = false;
+    for (const auto& [comp, expected] : c.find("expected")->members()) {
+      SCOPED_TRACE(comp);
+      const Value* got = component(r, comp);
+      ASSERT_TRUE(got);
+      std::string verdict = got->get_string("verdict");
+      if (expected.type() == Json::Type::Null) {
+        EXPECT_EQ(verdict, "absent");
+      } else if (expected.str() == "independent") {
+        EXPECT_EQ(verdict, "independent") << got->get_string("reason");
+      } else {
+        any_derived = true;
+        EXPECT_EQ(verdict, "derived") << got->get_string("reason");
+        ASSERT_TRUE(source && source->is_string());
+        EXPECT_EQ(got->get_string("source"), source->str() + "@fixture");
+      }
+      ++checked;
+    }
+    EXPECT_EQ(r.find("gate")->get_string("result"), any_derived ? "fail" : "pass");
+  }
+  EXPECT_EQ(checked, 14 * 3);
+}
+
+TEST_F(Lineage, TrajectoriesAreCheckedLinkByLink) {
+  Json l = labels();
+  for (const auto& [name, t] : l.find("trajectories")->members()) {
+    SCOPED_TRACE(name);
+    std::vector<std::string> ckpts;
+    for (const Json& c : t.find("checkpoints_order")->items()) ckpts.push_back((kFixtures / t.find("path")->str() / c.str()).string());
+    EXPECT_EQ(checkpoint_dirs((kFixtures / t.find("path")->str()).string()), ckpts) << "step order from folder names";
+    Value r = trajectory_report(ckpts, *library_, ScanOptions());
+    bool consistent = t.find("chain_consistent")->as_bool();
+    EXPECT_EQ(r.find("consistent")->as_bool(), consistent);
+    const Json* brk = t.find("break");
+    if (brk->type() == Json::Type::Null) EXPECT_TRUE(r.find("break")->is_null());
+    else EXPECT_EQ(r.find("break")->as_string(), brk->str());
+    for (const auto& [comp, expected] : t.find("expected_final")->members()) {
+      const Value* got = component(*r.find("final"), comp);
+      ASSERT_TRUE(got);
+      EXPECT_EQ(got->get_string("verdict"), expected.type() == Json::Type::Null ? "absent" : expected.str()) << comp;
+    }
+    EXPECT_EQ(r.find("gate")->get_string("result"), consistent ? "pass" : "fail");
+  }
+}
+
+// The same weights under EXAONE-style names (transformer.h.N.attn.attention.*, mlp.c_fc_0/1,
+// c_proj, ln_1/2, wte, ln_f): the canonical roles still pair them with the Llama-named reference.
+TEST_F(Lineage, OtherNamingSchemesMatchByCanonicalRole) {
+  std::vector<std::pair<std::string, std::string>> exaone = {
+      {"model.layers.", "transformer.h."}, {"self_attn.q_proj", "attn.attention.q_proj"}, {"self_attn.k_proj", "attn.attention.k_proj"},
+      {"self_attn.v_proj", "attn.attention.v_proj"}, {"self_attn.o_proj", "attn.attention.out_proj"}, {"mlp.gate_proj", "mlp.c_fc_0"},
+      {"mlp.up_proj", "mlp.c_fc_1"}, {"mlp.down_proj", "mlp.c_proj"}, {"input_layernorm", "ln_1"}, {"post_attention_layernorm", "ln_2"},
+      {"model.embed_tokens", "transformer.wte"}, {"model.norm", "transformer.ln_f"}};
+  fs::path d = temp_dir("exaone");
+  fixture::write_model(d / "derived", fixture::rename(fixture::load_floats((kFixtures / "cpt_P").string()), exaone));
+  fixture::write_model(d / "indep", fixture::rename(fixture::load_floats((kFixtures / "indep_same_data").string()), exaone));
+  Value r = scan(d / "derived");
+  EXPECT_EQ(component(r, "llm")->get_string("verdict"), "derived");
+  EXPECT_EQ(component(r, "llm")->get_string("source"), "open_P@fixture");
+  EXPECT_EQ(component(r, "embeddings")->get_string("verdict"), "derived");
+  Value i = scan(d / "indep");
+  EXPECT_EQ(component(i, "llm")->get_string("verdict"), "independent");
+  EXPECT_EQ(component(i, "embeddings")->get_string("verdict"), "independent");
+  fs::remove_all(d);
+}
+
+// A fresh permutation of every layer's MLP units and of the vocabulary order, then heavy noise
+// (40% of each tensor's spread): units and tokens are matched, not compared by index.
+TEST_F(Lineage, PermutedAndPerturbedCopiesAreStillDerived) {
+  auto m = fixture::load_floats((kFixtures / "open_P").string());
+  std::mt19937_64 rng(424242);
+  for (int layer = 0; layer < 3; ++layer) {
+    std::string p = "model.layers." + std::to_string(layer) + ".mlp.";
+    auto& gate = m[p + "gate_proj.weight"];
+    auto& up = m[p + "up_proj.weight"];
+    auto& down = m[p + "down_proj.weight"];
+    std::vector<uint64_t> perm(gate.rows());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    auto g0 = gate, u0 = up, d0 = down;
+    for (uint64_t i = 0; i < perm.size(); ++i) {
+      for (uint64_t c = 0; c < gate.cols(); ++c) gate.at(i, c) = g0.at(perm[i], c), up.at(i, c) = u0.at(perm[i], c);
+      for (uint64_t r = 0; r < down.rows(); ++r) down.at(r, i) = d0.at(r, perm[i]);
+    }
+  }
+  for (const char* t : {"model.embed_tokens.weight", "lm_head.weight"}) {
+    auto& e = m[t];
+    std::vector<uint64_t> perm(e.rows());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    auto e0 = e;
+    for (uint64_t i = 0; i < perm.size(); ++i)
+      for (uint64_t c = 0; c < e.cols(); ++c) e.at(i, c) = e0.at(perm[i], c);
+  }
+  fs::path d = temp_dir("perm");
+  fixture::write_model(d / "exact", m);
+  for (auto& [name, t] : m) fixture::add_noise(t, 0.4, rng);
+  fixture::write_model(d / "noisy", m);
+
+  // Without noise, permuted units are verbatim copies up to order: the multiset hashes match.
+  Value exact = scan(d / "exact", ScanOptions());
+  const Value* llm = component(exact, "llm");
+  EXPECT_EQ(llm->get_string("verdict"), "derived");
+  std::set<std::string> kinds;
+  for (const Value& t : llm->find("references")->as_array()[0].find("tensors")->as_array())
+    if (t.find("verbatim") && t.find("verbatim")->is_string()) kinds.insert(t.find("verbatim")->as_string());
+  EXPECT_TRUE(kinds.count("row-permuted")) << "gate/up rows";
+  EXPECT_TRUE(kinds.count("col-permuted")) << "down columns";
+  EXPECT_TRUE(kinds.count("exact")) << "attention untouched";
+
+  Value noisy = scan(d / "noisy");
+  for (const char* c : {"llm", "embeddings"}) {
+    EXPECT_EQ(component(noisy, c)->get_string("verdict"), "derived") << c << ": " << component(noisy, c)->get_string("reason");
+    EXPECT_EQ(component(noisy, c)->get_string("source"), "open_P@fixture");
+  }
+  fs::remove_all(d);
+}
+
+// Random models of the references' shapes, several seeds: none may be called derived, and the
+// p-values must not pile up near zero (the permutation null is calibrated).
+TEST_F(Lineage, UnrelatedRandomModelsAreNeverDerived) {
+  auto shapes = fixture::load_floats((kFixtures / "open_Q").string());
+  fs::path d = temp_dir("random");
+  int small_p = 0, tests = 0;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    std::mt19937_64 rng(seed * 7919);
+    std::normal_distribution<float> nd(0, 0.05f);
+    auto m = shapes;
+    for (auto& [name, t] : m)
+      for (float& x : t.v) x = nd(rng);
+    fixture::write_model(d / std::to_string(seed), m);
+    Value r = scan(d / std::to_string(seed));
+    for (const char* c : {"llm", "embeddings", "vision"}) {
+      EXPECT_EQ(component(r, c)->get_string("verdict"), "independent") << "seed " << seed << " " << c;
+      for (const Value& ref : component(r, c)->find("references")->as_array())
+        for (const Value& t : ref.find("tensors")->as_array())
+          if (t.find("tested")->as_bool()) {
+            ++tests;
+            if (t.get_double("p") <= 0.01) ++small_p;
+          }
+    }
+    EXPECT_EQ(r.find("gate")->get_string("result"), "pass");
+  }
+  EXPECT_GT(tests, 50);
+  EXPECT_LE(small_p, std::max(3, tests / 20)) << small_p << " of " << tests << " tensor tests at p <= 0.01";
+  fs::remove_all(d);
+}
+
+// A vision tower under a prefix no built-in rule knows is "other" until the pipeline adds a rule.
+TEST_F(Lineage, ConfigRulesPlaceUnknownTensors) {
+  auto m = fixture::rename(fixture::load_floats((kFixtures / "vlm_reuse_Q").string()), {{"vision_tower.vision_model.", "image_trunk."}});
+  fs::path d = temp_dir("rules");
+  fixture::write_model(d / "m", m);
+  Value plain = scan(d / "m");
+  EXPECT_EQ(component(plain, "vision")->get_string("verdict"), "derived") << "the projector alone still carries the copy";
+  EXPECT_LT(component(plain, "vision")->get_int("tensors"), 10);
+  ScanOptions opt;
+  opt.rules.push_back({"^image_trunk\\.", "vision"});
+  Value ruled = scan(d / "m", opt);
+  EXPECT_EQ(component(ruled, "vision")->get_string("verdict"), "derived");
+  EXPECT_GT(component(ruled, "vision")->get_int("tensors"), 30);
+  fs::remove_all(d);
+}
+
+TEST_F(Lineage, MalformedWeightsAreInconclusiveNeverPass) {
+  fs::path d = temp_dir("bad");
+  fs::create_directories(d / "m");
+  fs::copy_file(kFixtures / "ft_P" / "model.safetensors", d / "m" / "model.safetensors");
+  fs::resize_file(d / "m" / "model.safetensors", fs::file_size(d / "m" / "model.safetensors") - 10);
+  Value r = scan(d / "m");
+  ASSERT_TRUE(r.find("error"));
+  EXPECT_EQ(r.find("error")->get_string("rule"), "data-bounds") << "the last tensor runs past the end";
+  EXPECT_EQ(r.find("gate")->get_string("result"), "inconclusive");
+  EXPECT_NE(r.find("gate")->get_string("reason").find("model.safetensors"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_F(Lineage, DeclaredLineageIsRecordedNotTrusted) {
+  fs::path d = temp_dir("claim");
+  fs::create_directories(d / "m");
+  fs::copy_file(kFixtures / "indep_same_data" / "model.safetensors", d / "m" / "model.safetensors");
+  std::ofstream(d / "m" / "README.md") << "---\nbase_model: open_P\nlicense: mit\n---\n# card\n";
+  Value r = scan(d / "m");
+  ASSERT_EQ(r.find("declared_lineage")->as_array().size(), 1u);
+  EXPECT_EQ(r.find("declared_lineage")->as_array()[0].get_string("value"), "open_P");
+  EXPECT_EQ(component(r, "llm")->get_string("verdict"), "independent") << "the weights decide, not the card";
+  fs::remove_all(d);
+}
+
+TEST(Statistics, FisherAndHolmMatchTextbookValues) {
+  double chi2 = 0;
+  // Two p = 0.05: chi2 = 11.983 on 4 df, p = 0.01747.
+  EXPECT_NEAR(std::pow(10, fisher_log10({0.05, 0.05}, &chi2)), 0.01747, 1e-4);
+  EXPECT_NEAR(chi2, 11.983, 1e-3);
+  EXPECT_NEAR(fisher_log10({1.0}), 0.0, 1e-12);
+  EXPECT_NEAR(std::pow(10, fisher_log10({0.3})), 0.3, 1e-9);
+  // Holm: p = (0.01, 0.04, 0.03) with m = 3 -> (0.03, 0.06, 0.06).
+  auto h = holm_log10({std::log10(0.01), std::log10(0.04), std::log10(0.03)});
+  EXPECT_NEAR(std::pow(10, h[0]), 0.03, 1e-9);
+  EXPECT_NEAR(std::pow(10, h[1]), 0.06, 1e-9);
+  EXPECT_NEAR(std::pow(10, h[2]), 0.06, 1e-9);
+  // Very small p-values stay finite in log space.
+  EXPECT_LT(fisher_log10(std::vector<double>(40, 1e-3)), -60);
+}
+
+}  // namespace
