@@ -302,6 +302,69 @@ TEST_F(Lineage, DeclaredLineageIsRecordedNotTrusted) {
   fs::remove_all(d);
 }
 
+// The char-level vocabulary of the fixtures, as a tokenizer.json with ids in `order`.
+void write_tokenizer(const fs::path& dir, const std::vector<uint64_t>& order, int extra = 0) {
+  std::vector<std::string> toks = {"<unk>", "\n"};
+  for (int c = 0x20; c < 0x7f; ++c) toks.push_back(std::string(1, char(c)));
+  for (int i = 0; i < extra; ++i) toks.push_back("<extra_" + std::to_string(i) + ">");
+  auto esc = [](const std::string& t) {
+    std::string o;
+    for (char ch : t) o += ch == '"' ? "\\\"" : ch == '\\' ? "\\\\" : ch == '\n' ? "\\n" : std::string(1, ch);
+    return o;
+  };
+  std::string j = "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{";
+  for (size_t id = 0; id < order.size(); ++id) j += (id ? "," : "") + std::string("\"") + esc(toks[order[id]]) + "\":" + std::to_string(id);
+  j += "},\"merges\":[]}}";
+  std::ofstream(dir / "tokenizer.json") << j;
+}
+
+// With tokenizers on both sides, embedding and head rows are paired by token text: a copy whose
+// vocabulary was reordered and extended is still derived, an independent model is not.
+TEST_F(Lineage, EmbeddingsArePairedByTokenText) {
+  fs::path d = temp_dir("tok");
+  std::vector<uint64_t> ident(97);
+  std::iota(ident.begin(), ident.end(), 0);
+  auto p = fixture::load_floats((kFixtures / "open_P").string());
+  fixture::write_model(d / "ref", p);
+  write_tokenizer(d / "ref", ident);
+  Model rm;
+  FormatError err;
+  ASSERT_TRUE(open_model((d / "ref").string(), &rm, &err)) << err.to_string();
+  ASSERT_EQ(rm.vocab.size(), 97u);
+  std::vector<Fingerprint> lib{fingerprint_model(rm, ComponentRules(), "open_P", "tok", 2, false)};
+
+  auto ft = fixture::load_floats((kFixtures / "cpt_P").string());
+  std::mt19937_64 rng(99);
+  std::vector<uint64_t> order(107);  // new id -> old token index; 10 tokens added
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::normal_distribution<float> nd(0, 0.02f);
+  for (const char* t : {"model.embed_tokens.weight", "lm_head.weight"}) {
+    auto old = ft[t];
+    auto& e = ft[t];
+    e.shape[0] = 107;
+    e.v.assign(107 * 128, 0);
+    for (uint64_t i = 0; i < 107; ++i)
+      for (uint64_t c = 0; c < 128; ++c) e.at(i, c) = order[i] < 97 ? old.at(order[i], c) : nd(rng);
+  }
+  fixture::write_model(d / "cand", ft);
+  write_tokenizer(d / "cand", order, 10);
+  Value r = scan_report((d / "cand").string(), lib, ScanOptions());
+  const Value* emb = component(r, "embeddings");
+  EXPECT_EQ(emb->get_string("verdict"), "derived") << emb->get_string("reason");
+  for (const Value& t : emb->find("references")->as_array()[0].find("tensors")->as_array()) {
+    EXPECT_EQ(t.get_string("units"), "tokens");
+    EXPECT_EQ(t.get_int("units_compared"), 97);
+  }
+
+  fixture::write_model(d / "indep", fixture::load_floats((kFixtures / "indep_same_data").string()));
+  write_tokenizer(d / "indep", ident);
+  Value i = scan_report((d / "indep").string(), lib, ScanOptions());
+  EXPECT_EQ(component(i, "embeddings")->get_string("verdict"), "independent");
+  EXPECT_EQ(component(i, "embeddings")->find("references")->as_array()[0].find("tensors")->as_array()[0].get_string("units"), "tokens");
+  fs::remove_all(d);
+}
+
 TEST(Statistics, FisherAndHolmMatchTextbookValues) {
   double chi2 = 0;
   // Two p = 0.05: chi2 = 11.983 on 4 df, p = 0.01747.

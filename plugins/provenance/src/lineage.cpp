@@ -147,6 +147,63 @@ UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permu
   return u;
 }
 
+// Embedding rows paired by token text (not id): the reference's sampled rows against the
+// candidate's rows for the same tokens. Null: the same pairs with the candidate rows shuffled.
+bool token_test(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::string>& ref_vocab,
+                const std::unordered_map<std::string, uint32_t>& cand_ids, uint32_t permutations, uint64_t seed,
+                UnitTest* out, uint32_t* pairs_out) {
+  auto unit = [](const float* y, std::vector<float>* dst) {
+    double mean = 0, norm = 0;
+    for (int k = 0; k < K; ++k) mean += y[k];
+    mean /= K;
+    size_t at = dst->size();
+    for (int k = 0; k < K; ++k) dst->push_back(float(y[k] - mean)), norm += double(dst->back()) * dst->back();
+    float inv = norm > 0 ? float(1 / std::sqrt(norm)) : 0.0f;
+    for (int k = 0; k < K; ++k) (*dst)[at + k] *= inv;
+  };
+  std::vector<float> a, b;
+  for (size_t i = 0; i < ref.ids.size(); ++i) {
+    uint32_t id = ref.ids[i];
+    if (id >= ref_vocab.size() || ref_vocab[id].empty()) continue;
+    auto it = cand_ids.find(ref_vocab[id]);
+    if (it == cand_ids.end() || it->second >= cand.ids.size() || cand.ids[it->second] != it->second) continue;
+    unit(ref.data.data() + i * K, &b);
+    unit(cand.data.data() + size_t(it->second) * K, &a);
+  }
+  size_t n = b.size() / K;
+  *pairs_out = uint32_t(n);
+  if (n < 16) return false;
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  auto score = [&] {
+    double t = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float *x = b.data() + i * K, *y = a.data() + size_t(order[i]) * K;
+      float d = 0;
+      for (int k = 0; k < K; ++k) d += x[k] * y[k];
+      t += d;
+    }
+    return t / double(n);
+  };
+  UnitTest u{};
+  u.effect = score();
+  std::mt19937_64 rng(seed);
+  uint32_t exceed = 0;
+  double sum = 0, sumsq = 0;
+  for (uint32_t k = 0; k < permutations; ++k) {
+    std::shuffle(order.begin(), order.end(), rng);
+    double t = score();
+    sum += t, sumsq += t * t;
+    if (t >= u.effect) ++exceed;
+  }
+  u.p = (1.0 + exceed) / (1.0 + permutations);
+  u.null_mean = sum / permutations;
+  u.null_sd = std::sqrt(std::max(0.0, sumsq / permutations - u.null_mean * u.null_mean));
+  u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
+  *out = u;
+  return true;
+}
+
 double pearson(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size() || a.size() < 3) return nan();
   double ma = 0, mb = 0;
@@ -245,6 +302,9 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     index.push_back(std::move(ri));
   }
   const size_t R = index.size();
+  std::unordered_map<std::string, uint32_t> cand_ids;
+  for (size_t i = 0; i < m.vocab.size(); ++i)
+    if (!m.vocab[i].empty()) cand_ids.emplace(m.vocab[i], uint32_t(i));
   // results[component][ref]
   std::map<std::string, std::vector<ReferenceResult>> per;
   std::map<std::string, std::pair<uint32_t, uint32_t>> counts;  // component -> tensors, analysable
@@ -306,16 +366,21 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
       TensorTest& tt = tests[r];
       const TensorPrint* rt = best_ref[r];
       bool by_col = best_by_col[r];
-      UnitTest u = unit_test(*sketch_for(cp, by_col), *sketch_for(*rt, by_col), cfg.permutations,
-                             cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label));
+      uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label);
+      UnitTest u;
+      uint32_t pairs = 0;
+      // Embedding rows are tokens: with both vocabularies known, pair them by token text.
+      bool by_token = (cp.role.role == "embed" || cp.role.role == "head") && !by_col && !cand_ids.empty() &&
+                      token_test(cp.by_row, rt->by_row, index[r].fp->vocab, cand_ids, cfg.permutations, seed, &u, &pairs);
+      if (!by_token) u = unit_test(*sketch_for(cp, by_col), *sketch_for(*rt, by_col), cfg.permutations, seed);
       tt.tested = true;
       tt.effect = u.effect;
       tt.null_mean = u.null_mean;
       tt.null_sd = u.null_sd;
       tt.z = u.z;
       tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
-      tt.units = by_col ? "cols" : "rows";
-      tt.units_compared = uint32_t(sketch_for(*rt, by_col)->ids.size());
+      tt.units = by_token ? "tokens" : by_col ? "cols" : "rows";
+      tt.units_compared = by_token ? pairs : uint32_t(sketch_for(*rt, by_col)->ids.size());
       if (tt.verbatim.empty()) {
         tt.ref_tensor = rt->name;
         tt.ref_layer = rt->role.layer;

@@ -14,7 +14,8 @@
 // verdict is "derived" only when the corrected p-value is at most alpha AND the mean matched
 // correlation (the effect) reaches min_effect; significance alone also flags weights trained
 // against a copied basis (for instance fresh blocks on frozen copied embeddings), which is not
-// inheritance of those blocks. Norm and bias vectors are reported as weak evidence only.
+// inheritance of those blocks. Embedding and output-head rows are paired by token text instead
+// when both sides have a tokenizer. Norm and bias vectors are reported as weak evidence only.
 #pragma once
 
 #include <evald/value.hpp>
@@ -41,7 +42,7 @@ struct DecisionConfig {
 };
 
 struct TensorTest {
-  std::string tensor, ref_tensor, role, units;
+  std::string tensor, ref_tensor, role, units;  // units: rows | cols | tokens
   int layer = -1, ref_layer = -1;
   double gram = std::numeric_limits<double>::quiet_NaN();  // best Gram similarity across layers
   uint32_t choices = 0;         // same-role reference tensors it was chosen among
