@@ -179,6 +179,28 @@ TEST_F(Lineage, OtherNamingSchemesMatchByCanonicalRole) {
   fs::remove_all(d);
 }
 
+// llama.cpp names in a GGUF file (blk.N.attn_q, ffn_gate, token_embd, output, output_norm).
+TEST_F(Lineage, GgufModelsAreAnalysedLikeSafetensors) {
+  std::vector<std::pair<std::string, std::string>> gguf = {
+      {"model.layers.", "blk."}, {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
+      {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"}, {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"},
+      {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}, {"model.embed_tokens", "token_embd"},
+      {"lm_head", "output"}, {"model.norm", "output_norm"}};
+  fs::path d = temp_dir("gguf");
+  fixture::write_gguf(d / "derived.gguf", fixture::rename(fixture::load_floats((kFixtures / "pruned_ft_P").string()), gguf));
+  fixture::write_gguf(d / "indep.gguf", fixture::rename(fixture::load_floats((kFixtures / "reinit_then_train").string()), gguf));
+  Value r = scan(d / "derived.gguf");
+  ASSERT_FALSE(r.find("error")) << evald::to_json(*r.find("error"));
+  EXPECT_EQ(r.get_string("format"), "gguf");
+  for (const char* c : {"llm", "embeddings"}) {
+    EXPECT_EQ(component(r, c)->get_string("verdict"), "derived") << c;
+    EXPECT_EQ(component(r, c)->get_string("source"), "open_P@fixture") << c;
+  }
+  Value i = scan(d / "indep.gguf");
+  for (const char* c : {"llm", "embeddings"}) EXPECT_EQ(component(i, c)->get_string("verdict"), "independent") << c;
+  fs::remove_all(d);
+}
+
 // A fresh permutation of every layer's MLP units and of the vocabulary order, then heavy noise
 // (40% of each tensor's spread): units and tokens are matched, not compared by index.
 TEST_F(Lineage, PermutedAndPerturbedCopiesAreStillDerived) {

@@ -60,6 +60,37 @@ inline void write_model(const std::filesystem::path& dir, const FloatModel& m, c
   if (!config_json.empty()) std::ofstream(dir / "config.json") << config_json;
 }
 
+// Writes a GGUF v3 file with F32 tensors (ggml order: ne[0] is the last PyTorch dimension).
+inline void write_gguf(const std::filesystem::path& file, const FloatModel& m) {
+  std::string out;
+  auto u32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  auto u64 = [&](uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); };
+  auto str = [&](const std::string& s) { u64(s.size()), out += s; };
+  out += "GGUF";
+  u32(3);
+  u64(m.size());
+  u64(1);
+  str("general.architecture");
+  u32(8);
+  str("llama");
+  uint64_t off = 0;
+  for (const auto& [name, t] : m) {
+    str(name);
+    u32(uint32_t(t.shape.size()));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) u64(*it);
+    u32(0);  // GGML_TYPE_F32
+    u64(off);
+    off += (t.v.size() * 4 + 31) / 32 * 32;
+  }
+  out.resize((out.size() + 31) / 32 * 32, '\0');
+  for (const auto& [name, t] : m) {
+    out.append(reinterpret_cast<const char*>(t.v.data()), t.v.size() * 4);
+    out.resize((out.size() + 31) / 32 * 32, '\0');
+  }
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::binary) << out;
+}
+
 // Renames tensors by replacing substrings, in order.
 inline FloatModel rename(const FloatModel& m, const std::vector<std::pair<std::string, std::string>>& subs) {
   FloatModel out;

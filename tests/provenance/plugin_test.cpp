@@ -133,6 +133,16 @@ TEST(ProvenanceTool, AddListScanInspectAndExitCodes) {
   EXPECT_EQ(run(kTool + " --help").code, 0);
   EXPECT_EQ(run(kTool + " scan " + quote(kFixtures + "/ft_P")).code, 2) << "no --library";
   EXPECT_EQ(run(kTool + " frob --library x").code, 2);
+  // A fingerprint travels between libraries as one checked record.
+  auto ex = run(kTool + " export --library " + quote(tmp / "lib") + " open_Q@v1 " + quote(tmp / "q.msgpack"));
+  ASSERT_EQ(ex.code, 0) << ex.out;
+  auto im = run(kTool + " import --library " + quote(tmp / "lib2") + " " + quote(tmp / "q.msgpack"));
+  ASSERT_EQ(im.code, 0) << im.out;
+  EXPECT_NE(run(kTool + " list --library " + quote(tmp / "lib2")).out.find("open_Q@v1"), std::string::npos);
+  write_file(tmp / "junk.msgpack", "\x81\xa1x\x01");
+  auto junk = run(kTool + " import --library " + quote(tmp / "lib2") + " " + quote(tmp / "junk.msgpack"));
+  EXPECT_EQ(junk.code, 2);
+  EXPECT_NE(junk.out.find("fingerprint.version: missing"), std::string::npos) << junk.out;
   auto rm = run(kTool + " remove --library " + quote(tmp / "lib") + " open_Q@v1");
   EXPECT_EQ(rm.code, 0) << rm.out;
   EXPECT_EQ(run(kTool + " list --library " + quote(tmp / "lib")).out.find("open_Q"), std::string::npos);

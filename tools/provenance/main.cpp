@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ Commands:
         (created when missing). The fingerprint carries NAME, REV and the sha256 of the files.
   list --library DIR            The library's fingerprints.
   remove --library DIR KEY      Remove NAME@REV (or NAME) from the library.
+  export --library DIR KEY FILE Write one fingerprint record (msgpack) to FILE, to share it.
+  import --library DIR FILE     Add a record written by export (checked before it is stored).
   scan --library DIR MODEL      Decide, per component, whether MODEL derives from a reference.
   trajectory --library DIR (RUN_DIR | CKPT CKPT...)
         Check a checkpoint series: step 0 independent of every reference, each checkpoint
@@ -199,8 +202,8 @@ int main(int argc, char** argv) {
   }
 
   if (a.library.empty()) return usage_error(a.cmd + " needs --library DIR");
-  bool writes = a.cmd == "add" || a.cmd == "remove";
-  auto lib = FingerprintLibrary::open(a.library, !writes, a.cmd == "add");
+  bool writes = a.cmd == "add" || a.cmd == "remove" || a.cmd == "import";
+  auto lib = FingerprintLibrary::open(a.library, !writes, a.cmd == "add" || a.cmd == "import");
   if (!lib) {
     std::cerr << "evald-provenance: " << lib.error() << "\n";
     return 2;
@@ -241,6 +244,34 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (!a.json) std::printf("removed %s\n", a.positional[0].c_str());
+    return 0;
+  }
+  if (a.cmd == "export") {
+    if (a.positional.size() != 2) return usage_error("export takes KEY FILE");
+    auto rec = (*lib)->get_record(a.positional[0]);
+    if (!rec) {
+      std::cerr << "evald-provenance: " << rec.error() << "\n";
+      return 2;
+    }
+    std::ofstream out(a.positional[1], std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(rec->data()), std::streamsize(rec->size()));
+    if (!out.flush()) {
+      std::cerr << "evald-provenance: cannot write " << a.positional[1] << "\n";
+      return 2;
+    }
+    if (!a.json) std::printf("exported %s to %s (%zu bytes)\n", a.positional[0].c_str(), a.positional[1].c_str(), rec->size());
+    return 0;
+  }
+  if (a.cmd == "import") {
+    if (a.positional.size() != 1) return usage_error("import takes FILE");
+    std::ifstream in(a.positional[0], std::ios::binary);
+    if (!in) return usage_error("cannot open " + a.positional[0]);
+    evald::Bytes rec((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto s = (*lib)->put_record(rec); !s) {
+      std::cerr << "evald-provenance: " << a.positional[0] << ": " << s.message() << "\n";
+      return 2;
+    }
+    if (!a.json) std::printf("imported %s\n", a.positional[0].c_str());
     return 0;
   }
   auto fps = (*lib)->load_all();

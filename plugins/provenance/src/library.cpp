@@ -48,6 +48,22 @@ Status FingerprintLibrary::put(const Fingerprint& f) {
   return {};
 }
 
+Result<Bytes> FingerprintLibrary::get_record(const std::string& key) const {
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kPrefix + key, &v);
+  if (s.IsNotFound()) return Status::error("no fingerprint \"" + key + "\" in " + dir_);
+  if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
+  return Bytes(v.begin(), v.end());
+}
+
+Status FingerprintLibrary::put_record(const Bytes& record) {
+  auto v = msgpack::decode(record, fingerprint_limits());
+  if (!v) return Status::error("not a fingerprint record: " + v.error());
+  auto f = fingerprint_from_value(*v);
+  if (!f) return Status::error("not a fingerprint record: " + f.error());
+  return put(*f);
+}
+
 Status FingerprintLibrary::remove(const std::string& key) {
   std::string v;
   if (!impl_->db->Get(rocksdb::ReadOptions(), kPrefix + key, &v).ok()) return Status::error("no fingerprint \"" + key + "\" in " + dir_);

@@ -23,6 +23,10 @@ class FingerprintLibrary {
   // Stores `f` under name@revision, replacing an earlier one, with the WAL synced. Not
   // thread-safe with other writers.
   Status put(const Fingerprint& f);
+  // The stored record of name@revision (msgpack), for export; an error when absent.
+  Result<Bytes> get_record(const std::string& key) const;
+  // Stores a record produced by get_record (for import), after checking that it decodes.
+  Status put_record(const Bytes& record);
   // Removes name@revision; an error when absent.
   Status remove(const std::string& key);
   // Every fingerprint, in key order. A record that does not decode is an error naming its key.

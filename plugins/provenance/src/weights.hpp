@@ -105,8 +105,8 @@ bool read_safetensors_index(const std::string& index_path, WeightSet* out, Forma
 
 // Reads a GGUF v3 file (also v2) and enforces the spec's rules: magic, version, key/value types,
 // string and array limits, alignment, tensor info (dims, type, offsets) and data bounds. GGUF
-// metadata values are flattened into `metadata` as text (arrays longer than 64 are summarised,
-// except the tokenizer arrays, which go to `gguf_arrays`).
+// metadata values are flattened into `metadata` as text (arrays longer than 64 elements are
+// summarised as "[array of N <type>]"); every string array also goes whole to `gguf_arrays`.
 bool read_gguf(const std::string& path, WeightSet* out, FormatError* err,
                std::map<std::string, std::vector<std::string>>* gguf_arrays = nullptr);
 

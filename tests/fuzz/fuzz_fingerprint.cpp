@@ -1,0 +1,28 @@
+// fuzz_fingerprint: a fingerprint library record (msgpack) through fingerprint_from_value. A
+// record that decodes must re-encode to a record that decodes to the same fingerprint, and every
+// sketch it holds must have the sizes the comparison code relies on.
+#include <evald/value.hpp>
+
+#include <cstdint>
+#include <cstdlib>
+
+#include "fingerprint.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto v = evald::msgpack::decode(data, size);
+  if (!v) return 0;
+  auto f = evald::prov::fingerprint_from_value(*v);
+  if (!f) return 0;
+  for (const auto& t : f->tensors)
+    for (const auto* s : {&t.by_row, &t.by_col}) {
+      if (s->data.size() != s->ids.size() * evald::prov::kSketchWidth) std::abort();
+      for (uint32_t id : s->ids)
+        if (id >= s->units) std::abort();
+    }
+  auto again = evald::prov::fingerprint_from_value(*evald::msgpack::decode(evald::msgpack::encode(evald::prov::to_value(*f))));
+  if (!again || again->tensors.size() != f->tensors.size() || again->name != f->name) std::abort();
+  for (size_t i = 0; i < f->tensors.size(); ++i)
+    if (again->tensors[i].hashes.exact != f->tensors[i].hashes.exact || again->tensors[i].by_row.gram.size() != f->tensors[i].by_row.gram.size())
+      std::abort();
+  return 0;
+}
