@@ -246,6 +246,15 @@ TEST_F(Lineage, PermutedAndPerturbedCopiesAreStillDerived) {
   EXPECT_TRUE(kinds.count("exact")) << "attention untouched";
 
   Value noisy = scan(d / "noisy");
+  // Reordered units are found by matching; attention kept its order and pairs by index.
+  for (const Value& t : component(noisy, "llm")->find("references")->as_array()[0].find("tensors")->as_array()) {
+    if (t.get_string("role").rfind("mlp.", 0) == 0) {
+      EXPECT_EQ(t.get_string("pairing"), "matched") << t.get_string("tensor");
+    }
+    if (t.get_string("role") == "attn.q.weight") {
+      EXPECT_EQ(t.get_string("pairing"), "index") << t.get_string("tensor");
+    }
+  }
   for (const char* c : {"llm", "embeddings"}) {
     EXPECT_EQ(component(noisy, c)->get_string("verdict"), "derived") << c << ": " << component(noisy, c)->get_string("reason");
     EXPECT_EQ(component(noisy, c)->get_string("source"), "open_P@fixture");
@@ -375,7 +384,7 @@ TEST_F(Lineage, EmbeddingsArePairedByTokenText) {
   const Value* emb = component(r, "embeddings");
   EXPECT_EQ(emb->get_string("verdict"), "derived") << emb->get_string("reason");
   for (const Value& t : emb->find("references")->as_array()[0].find("tensors")->as_array()) {
-    EXPECT_EQ(t.get_string("units"), "tokens");
+    EXPECT_EQ(t.get_string("pairing"), "tokens");
     EXPECT_EQ(t.get_int("units_compared"), 97);
   }
 
@@ -383,7 +392,7 @@ TEST_F(Lineage, EmbeddingsArePairedByTokenText) {
   write_tokenizer(d / "indep", ident);
   Value i = scan_report((d / "indep").string(), lib, ScanOptions());
   EXPECT_EQ(component(i, "embeddings")->get_string("verdict"), "independent");
-  EXPECT_EQ(component(i, "embeddings")->find("references")->as_array()[0].find("tensors")->as_array()[0].get_string("units"), "tokens");
+  EXPECT_EQ(component(i, "embeddings")->find("references")->as_array()[0].find("tensors")->as_array()[0].get_string("pairing"), "tokens");
   fs::remove_all(d);
 }
 

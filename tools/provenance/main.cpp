@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -66,17 +67,18 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
+// A redrawn line on a terminal; elsewhere (logs, CI) one line per 10%.
 ProgressFn progress_printer(bool quiet) {
-  if (quiet || !isatty(2)) {
-    if (quiet) return {};
-  }
+  if (quiet) return {};
+  bool tty = isatty(2);
   auto last = std::make_shared<int>(-1);
-  return [last](uint64_t done, uint64_t total) {
+  return [last, tty](uint64_t done, uint64_t total) {
     int pct = total ? int(done * 100 / total) : 100;
-    if (pct == *last) return;
-    *last = pct;
-    std::fprintf(stderr, "\r  %3d%%  %.1f / %.1f MB", pct, double(done) / 1e6, double(total) / 1e6);
-    if (pct == 100) std::fprintf(stderr, "\n");
+    int step = tty ? pct : pct / 10 * 10;
+    if (step == *last) return;
+    *last = step;
+    std::fprintf(stderr, tty ? "\r  %3d%%  %.1f / %.1f MB" : "  %3d%%  %.1f / %.1f MB\n", pct, double(done) / 1e6, double(total) / 1e6);
+    if (tty && pct == 100) std::fprintf(stderr, "\n");
   };
 }
 

@@ -228,18 +228,18 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRule
   for (const Tensor& t : ts) total += t.nbytes;
   std::vector<TensorPrint> out(keep ? ts.size() : 0);
   std::atomic<size_t> next{0};
-  std::atomic<uint64_t> done{0};
+  uint64_t done = 0;  // guarded by mu
   std::mutex mu;
   auto work = [&] {
     for (size_t k; (k = next.fetch_add(1)) < order.size();) {
       if (cancelled && cancelled()) return;
       const Tensor& t = ts[order[k]];
       TensorPrint p = fingerprint_tensor(t, rules.classify(t.name), keep_units);
-      uint64_t d = done.fetch_add(t.nbytes) + t.nbytes;
       if (keep) out[order[k]] = p;
       if (each) each(std::move(p));
       std::lock_guard lock(mu);
-      if (progress) progress(d, total);
+      done += t.nbytes;
+      if (progress) progress(done, total);
     }
   };
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(ts.size())));

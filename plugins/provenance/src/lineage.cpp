@@ -147,11 +147,12 @@ UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permu
   return u;
 }
 
-// Embedding rows paired by token text (not id): the reference's sampled rows against the
-// candidate's rows for the same tokens. Null: the same pairs with the candidate rows shuffled.
-bool token_test(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::string>& ref_vocab,
-                const std::unordered_map<std::string, uint32_t>& cand_ids, uint32_t permutations, uint64_t seed,
-                UnitTest* out, uint32_t* pairs_out) {
+// Units paired in advance (by index, or by token text), compared on all coordinates: the mean
+// centred correlation of the pairs. Null: the same pairs with the candidate side shuffled.
+// pairs: (index into ref.ids, candidate unit). False when fewer than 16 pairs exist.
+bool paired_test(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::pair<size_t, uint32_t>>& pairs,
+                 uint32_t permutations, uint64_t seed, UnitTest* out) {
+  if (pairs.size() < 16) return false;
   auto unit = [](const float* y, std::vector<float>* dst) {
     double mean = 0, norm = 0;
     for (int k = 0; k < K; ++k) mean += y[k];
@@ -162,17 +163,11 @@ bool token_test(const UnitSketch& cand, const UnitSketch& ref, const std::vector
     for (int k = 0; k < K; ++k) (*dst)[at + k] *= inv;
   };
   std::vector<float> a, b;
-  for (size_t i = 0; i < ref.ids.size(); ++i) {
-    uint32_t id = ref.ids[i];
-    if (id >= ref_vocab.size() || ref_vocab[id].empty()) continue;
-    auto it = cand_ids.find(ref_vocab[id]);
-    if (it == cand_ids.end() || it->second >= cand.ids.size() || cand.ids[it->second] != it->second) continue;
-    unit(ref.data.data() + i * K, &b);
-    unit(cand.data.data() + size_t(it->second) * K, &a);
+  for (const auto& [ri, cu] : pairs) {
+    unit(ref.data.data() + ri * K, &b);
+    unit(cand.data.data() + size_t(cu) * K, &a);
   }
-  size_t n = b.size() / K;
-  *pairs_out = uint32_t(n);
-  if (n < 16) return false;
+  size_t n = pairs.size();
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   auto score = [&] {
@@ -202,6 +197,28 @@ bool token_test(const UnitSketch& cand, const UnitSketch& ref, const std::vector
   u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
   *out = u;
   return true;
+}
+
+// Reference units paired with the candidate unit of the same index (candidates keep all units).
+std::vector<std::pair<size_t, uint32_t>> index_pairs(const UnitSketch& cand, const UnitSketch& ref) {
+  std::vector<std::pair<size_t, uint32_t>> pairs;
+  if (cand.units != ref.units || cand.ids.size() != cand.units) return pairs;
+  for (size_t i = 0; i < ref.ids.size(); ++i) pairs.emplace_back(i, ref.ids[i]);
+  return pairs;
+}
+
+// Embedding rows paired by token text (not id).
+std::vector<std::pair<size_t, uint32_t>> token_pairs(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::string>& ref_vocab,
+                                                     const std::unordered_map<std::string, uint32_t>& cand_ids) {
+  std::vector<std::pair<size_t, uint32_t>> pairs;
+  for (size_t i = 0; i < ref.ids.size(); ++i) {
+    uint32_t id = ref.ids[i];
+    if (id >= ref_vocab.size() || ref_vocab[id].empty()) continue;
+    auto it = cand_ids.find(ref_vocab[id]);
+    if (it == cand_ids.end() || it->second >= cand.ids.size() || cand.ids[it->second] != it->second) continue;
+    pairs.emplace_back(i, it->second);
+  }
+  return pairs;
 }
 
 double pearson(const std::vector<float>& a, const std::vector<float>& b) {
@@ -367,20 +384,40 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
       const TensorPrint* rt = best_ref[r];
       bool by_col = best_by_col[r];
       uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label);
-      UnitTest u;
-      uint32_t pairs = 0;
-      // Embedding rows are tokens: with both vocabularies known, pair them by token text.
-      bool by_token = (cp.role.role == "embed" || cp.role.role == "head") && !by_col && !cand_ids.empty() &&
-                      token_test(cp.by_row, rt->by_row, index[r].fp->vocab, cand_ids, cfg.permutations, seed, &u, &pairs);
-      if (!by_token) u = unit_test(*sketch_for(cp, by_col), *sketch_for(*rt, by_col), cfg.permutations, seed);
+      // Three pairings of units. Embedding rows are tokens: with both vocabularies known, pair
+      // them by token text. Otherwise units at the same index (copies that kept their order,
+      // the most powerful test) and units matched by content (copies whose units were
+      // reordered); the better of these two is taken, its p-value doubled for the choice.
+      const UnitSketch &cs = *sketch_for(cp, by_col), &rs = *sketch_for(*rt, by_col);
+      UnitTest u{};
+      std::string pairing;
+      uint32_t compared = uint32_t(rs.ids.size());
+      if ((cp.role.role == "embed" || cp.role.role == "head") && !by_col && !cand_ids.empty()) {
+        auto pairs = token_pairs(cs, rs, index[r].fp->vocab, cand_ids);
+        if (paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) pairing = "tokens", compared = uint32_t(pairs.size());
+      }
+      if (pairing.empty()) {
+        UnitTest matched = unit_test(cs, rs, cfg.permutations, seed);
+        UnitTest by_index{};
+        if (paired_test(cs, rs, index_pairs(cs, rs), cfg.permutations, seed + 1, &by_index) &&
+            by_index.p <= matched.p) {
+          u = by_index;
+          pairing = "index";
+        } else {
+          u = matched;
+          pairing = "matched";
+        }
+        if (!index_pairs(cs, rs).empty()) u.p = std::min(1.0, 2 * u.p);
+      }
       tt.tested = true;
       tt.effect = u.effect;
       tt.null_mean = u.null_mean;
       tt.null_sd = u.null_sd;
       tt.z = u.z;
       tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
-      tt.units = by_token ? "tokens" : by_col ? "cols" : "rows";
-      tt.units_compared = by_token ? pairs : uint32_t(sketch_for(*rt, by_col)->ids.size());
+      tt.units = by_col ? "cols" : "rows";
+      tt.pairing = pairing;
+      tt.units_compared = compared;
       if (tt.verbatim.empty()) {
         tt.ref_tensor = rt->name;
         tt.ref_layer = rt->role.layer;
@@ -537,6 +574,7 @@ Value to_value(const ComponentResult& c, bool detail) {
         tv.set("ref_tensor", t.ref_tensor);
         tv.set("ref_layer", t.ref_layer);
         tv.set("units", t.units);
+        tv.set("pairing", t.pairing);
         tv.set("gram", num(t.gram));
         tv.set("choices", uint64_t(t.choices));
         tv.set("verbatim", t.verbatim.empty() ? Value() : Value(t.verbatim));

@@ -7,7 +7,9 @@
 // cross-validated unit-matching test asks whether individual units (rows of an input projection,
 // columns of an output projection, embedding rows) correspond one to one: units are matched on
 // half of the sketch coordinates and the matched pairs' centred (Pearson) correlation is measured
-// on the other half, so selection cannot inflate it. Its null distribution comes from random
+// on the other half, so selection cannot inflate it; units at the same index are also compared
+// directly (more power for copies that kept their unit order), and the better test is taken with
+// its p-value doubled. Its null distribution comes from random
 // re-pairings of the same units (a permutation test: exact p-values, no distributional
 // assumption); the p-value is Bonferroni-corrected for the layers it was chosen among.
 // Per component: Fisher combines the tensors' p-values, Holm corrects across the library, and the
@@ -42,7 +44,9 @@ struct DecisionConfig {
 };
 
 struct TensorTest {
-  std::string tensor, ref_tensor, role, units;  // units: rows | cols | tokens
+  std::string tensor, ref_tensor, role;
+  std::string units;    // rows | cols: which dimension holds the units compared
+  std::string pairing;  // index | matched | tokens: how units were paired
   int layer = -1, ref_layer = -1;
   double gram = std::numeric_limits<double>::quiet_NaN();  // best Gram similarity across layers
   uint32_t choices = 0;         // same-role reference tensors it was chosen among
