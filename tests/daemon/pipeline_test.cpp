@@ -50,7 +50,7 @@ TEST(Pipeline, MalformedYamlNamesLine) {
 
 TEST(Pipeline, UnknownPluginNamesFileLineField) {
   expect_error("name: x\nstages:\n  - id: a\n    plugin: nope\n",
-               "p.yaml:4:13: stages[0] (a).plugin: unknown plugin \"nope\" (loaded: file-value, sum, test-behave)");
+               "p.yaml:4:13: stages[0] (a).plugin: unknown plugin \"nope\" (loaded: file-value, provenance, sum, test-behave)");
 }
 
 TEST(Pipeline, UnknownStageInAfter) {
