@@ -1,5 +1,6 @@
 #include "json.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -176,8 +177,30 @@ class JsonParser {
       out->is_uint_ = r.ec == std::errc() && r.ptr == text.data() + text.size();
     }
     auto r = std::from_chars(text.data(), text.data() + text.size(), out->num_);
-    if (r.ec == std::errc::result_out_of_range) out->num_ = text[0] == '-' ? -HUGE_VAL : HUGE_VAL;
+    if (r.ec == std::errc::result_out_of_range) {
+      // from_chars reports underflow like overflow and leaves the value unset: tell them apart.
+      out->num_ = decimal_exponent(text) < 0 ? 0.0 : HUGE_VAL;
+      if (text[0] == '-') out->num_ = -out->num_;
+    }
     return true;
+  }
+  // Decimal exponent of the first significant digit of a valid, non-zero JSON number
+  // (saturating): 1.5 -> 0, 120 -> 2, 0.01e-3 -> -5.
+  static int64_t decimal_exponent(std::string_view t) {
+    int64_t exp = 0;
+    size_t e = t.find_first_of("eE");
+    if (e != std::string_view::npos) {
+      size_t i = e + 1;
+      bool neg = t[i] == '-';
+      if (t[i] == '+' || t[i] == '-') ++i;
+      for (; i < t.size(); ++i) exp = std::min<int64_t>(exp * 10 + (t[i] - '0'), 1'000'000'000);
+      if (neg) exp = -exp;
+    }
+    std::string_view mant = t.substr(0, e);
+    size_t point = std::min(mant.find('.'), mant.size());
+    size_t first = mant.find_first_of("123456789");
+    if (first == std::string_view::npos) return 0;
+    return exp + (first < point ? int64_t(point - first - 1) : -int64_t(first - point));
   }
   static bool isdigit(char c) { return c >= '0' && c <= '9'; }
 

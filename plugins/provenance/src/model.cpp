@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,12 @@ namespace fs = std::filesystem;
 namespace {
 
 bool read_text(const fs::path& p, std::string* out, FormatError* err) {
+  // A FIFO or device would block or never end.
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) {
+    if (err) *err = FormatError{p.string(), 0, "open", "not a regular file"};
+    return false;
+  }
   std::ifstream in(p, std::ios::binary);
   if (!in) {
     if (err) *err = FormatError{p.string(), 0, "open", "cannot open"};
@@ -45,9 +52,13 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
         for (const auto& [k, m] : v.members()) flatten(m, prefix.empty() ? k : prefix + "." + k, out, depth + 1);
       break;
     case Json::Type::String: (*out)[prefix] = v.str(); break;
-    case Json::Type::Number:
-      (*out)[prefix] = v.is_uint() ? std::to_string(v.as_uint()) : std::to_string(v.as_double());
+    case Json::Type::Number: {
+      // Shortest text that reads back as the same double (to_string's fixed six decimals turn 1e-12 into 0).
+      char num[32] = {};
+      std::to_chars(num, num + sizeof num - 1, v.as_double());
+      (*out)[prefix] = v.is_uint() ? std::to_string(v.as_uint()) : num;
       break;
+    }
     case Json::Type::Bool: (*out)[prefix] = v.as_bool() ? "true" : "false"; break;
     case Json::Type::Array:
       if (v.items().size() <= 8) {
@@ -66,9 +77,11 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 // token -> id maps: tokenizer.json's model.vocab (object, or Unigram's [[token, score], ...])
 // plus added_tokens; vocab.json's object.
 bool vocab_from_json(const Json& vocab, const fs::path& file, std::vector<std::string>* out, FormatError* err) {
+  // Ids beyond the entries (plus room for gaps) would make a tiny file allocate gigabytes.
+  const uint64_t limit = uint64_t(vocab.is_object() ? vocab.members().size() : vocab.items().size()) + 65536;
   auto put = [&](uint64_t id, const std::string& tok, uint64_t at) {
-    if (id > 10'000'000) {
-      if (err) *err = FormatError{file.string(), at, "tokenizer-id", "token id " + std::to_string(id) + " is implausibly large"};
+    if (id >= limit) {
+      if (err) *err = FormatError{file.string(), at, "tokenizer-id", "token id " + std::to_string(id) + " is far beyond the " + std::to_string(limit - 65536) + " entries"};
       return false;
     }
     if (out->size() <= id) out->resize(id + 1);
@@ -111,7 +124,7 @@ bool read_tokenizer(const fs::path& dir, Model* m, FormatError* err) {
       for (const Json& a : added->items()) {
         const Json* id = a.find("id");
         const Json* content = a.find("content");
-        if (id && id->is_uint() && content && content->is_string() && id->as_uint() <= 10'000'000) {
+        if (id && id->is_uint() && content && content->is_string() && id->as_uint() < m->vocab.size() + 65536) {
           if (m->vocab.size() <= id->as_uint()) m->vocab.resize(id->as_uint() + 1);
           m->vocab[id->as_uint()] = content->str();
         }
@@ -140,7 +153,10 @@ bool read_model_card(const fs::path& dir, Model* m, FormatError* err) {
   size_t end = text.find("\n---", 3);
   if (end == std::string::npos) return true;
   try {
-    YAML::Node front = YAML::Load(text.substr(3, end - 3));
+    std::string yaml = text.substr(3, end - 3);
+    // A CRLF card: the closing "\r\n---" would leave a '\r' on the last value.
+    if (!yaml.empty() && yaml.back() == '\r') yaml.pop_back();
+    YAML::Node front = YAML::Load(yaml);
     if (!front.IsMap()) return true;
     for (const char* key : {"base_model", "base_model_relation"}) {
       YAML::Node v = front[key];

@@ -1,6 +1,7 @@
 // safetensors: https://github.com/huggingface/safetensors (format section of its README). The
 // checks mirror the reference implementation's Metadata::validate, plus no duplicate keys.
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
@@ -54,7 +55,6 @@ bool read_safetensors(const std::string& path, WeightSet* out, FormatError* err)
   Json root;
   JsonError jerr;
   if (!parse_json(header, &root, &jerr)) return fail(8 + jerr.offset, "header-json", "header is not valid JSON: " + jerr.message);
-  if (!root.is_object()) return fail(8, "header-json", "header is not a JSON object");
 
   struct Entry {
     const std::string* name;
@@ -160,16 +160,19 @@ bool read_safetensors_index(const std::string& index_path, WeightSet* out, Forma
     return fail(jerr.offset, "index-json", "not valid JSON: " + jerr.message);
   const Json* map = root.find("weight_map");
   if (!map || !map->is_object()) return fail(0, "index-weight-map", "no \"weight_map\" object");
+  if (map->members().empty()) return fail(map->offset(), "index-weight-map", "\"weight_map\" lists no tensors");
   namespace fs = std::filesystem;
   fs::path dir = fs::path(index_path).parent_path();
-  std::map<std::string, std::string> where;  // tensor -> shard
+  std::map<std::string, std::pair<std::string, uint64_t>> where;  // tensor -> shard, offset of its entry
   std::set<std::string> shards;
   for (const auto& [name, file] : map->members()) {
     if (!file.is_string()) return fail(file.offset(), "index-weight-map", "weight_map[\"" + name + "\"] must be a file name");
     const std::string& s = file.str();
-    if (s.empty() || s.find('/') != std::string::npos || s.find('\\') != std::string::npos || s == "." || s == "..")
+    // Control characters too: a NUL would cut the path short and read another file than named.
+    if (s.empty() || s == "." || s == ".." ||
+        std::any_of(s.begin(), s.end(), [](char c) { return c == '/' || c == '\\' || uint8_t(c) < 0x20; }))
       return fail(file.offset(), "index-shard-name", "weight_map[\"" + name + "\"] names \"" + s + "\": shards must be plain file names beside the index");
-    where[name] = s;
+    where[name] = {s, file.offset()};
     shards.insert(s);
   }
   WeightSet all;
@@ -183,9 +186,9 @@ bool read_safetensors_index(const std::string& index_path, WeightSet* out, Forma
       if (w == where.end())
         return fail(0, "index-missing-tensor", "shard " + shard + " holds tensor \"" + t.name + "\" that the index does not list");
       if (auto prev = found.find(t.name); prev != found.end())
-        return fail(0, "index-duplicate-tensor", "tensor \"" + t.name + "\" appears in both " + prev->second + " and " + shard);
-      if (w->second != shard)
-        return fail(0, "index-wrong-shard", "tensor \"" + t.name + "\" is in " + shard + " but the index names " + w->second);
+        return fail(w->second.second, "index-duplicate-tensor", "tensor \"" + t.name + "\" appears in both " + prev->second + " and " + shard);
+      if (w->second.first != shard)
+        return fail(w->second.second, "index-wrong-shard", "tensor \"" + t.name + "\" is in " + shard + " but the index names " + w->second.first);
       found[t.name] = shard;
       all.tensors.push_back(std::move(t));
     }
@@ -193,15 +196,20 @@ bool read_safetensors_index(const std::string& index_path, WeightSet* out, Forma
     all.files.push_back(ws.files[0]);
     all.total_bytes += ws.total_bytes;
   }
-  for (const auto& [name, shard] : where)
-    if (!found.count(name)) return fail(0, "index-absent-tensor", "the index names tensor \"" + name + "\" in " + shard + ", which does not hold it");
+  for (const auto& [name, entry] : where)
+    if (!found.count(name))
+      return fail(entry.second, "index-absent-tensor", "the index names tensor \"" + name + "\" in " + entry.first + ", which does not hold it");
   if (const Json* md = root.find("metadata"); md && md->is_object()) {
     if (const Json* ts = md->find("total_size"); ts && ts->is_number()) {
       uint64_t sum = 0;
       for (const Tensor& t : all.tensors) sum += t.nbytes;
-      if (!ts->is_uint() || ts->as_uint() != sum)
-        return fail(ts->offset(), "index-total-size", "metadata.total_size is " + std::to_string(uint64_t(ts->as_double())) +
+      if (!ts->is_uint() || ts->as_uint() != sum) {
+        // As written: a negative or huge double has no uint64_t value (converting it is undefined).
+        char given[32] = {};
+        std::to_chars(given, given + sizeof given - 1, ts->as_double());
+        return fail(ts->offset(), "index-total-size", "metadata.total_size is " + (ts->is_uint() ? std::to_string(ts->as_uint()) : std::string(given)) +
                                                             " but the shards' tensors hold " + std::to_string(sum) + " bytes");
+      }
     }
   }
   std::sort(all.tensors.begin(), all.tensors.end(), [](const Tensor& a, const Tensor& b) { return a.name < b.name; });

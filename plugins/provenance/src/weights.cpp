@@ -114,7 +114,8 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, FormatErro
     if (err) *err = FormatError{path, 0, "open", what + ": " + std::strerror(errno)};
     return nullptr;
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail("cannot open");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
