@@ -363,6 +363,14 @@ struct Reader {
 
 }  // namespace
 
+Value to_value(const LineageClaim& c) {
+  Value cv;
+  cv.set("source", c.source);
+  cv.set("key", c.key);
+  cv.set("value", c.value);
+  return cv;
+}
+
 Value to_value(const Fingerprint& f) {
   Value v;
   v.set("version", f.version);
@@ -383,13 +391,7 @@ Value to_value(const Fingerprint& f) {
   v.set("vocab", vocab);
   v.set("tokenizer_source", f.tokenizer_source);
   Value claims = Value(Array{});
-  for (const auto& c : f.claims) {
-    Value cv;
-    cv.set("source", c.source);
-    cv.set("key", c.key);
-    cv.set("value", c.value);
-    claims.push_back(cv);
-  }
+  for (const auto& c : f.claims) claims.push_back(to_value(c));
   v.set("claims", claims);
   Value ts = Value(Array{});
   for (const TensorPrint& t : f.tensors) {

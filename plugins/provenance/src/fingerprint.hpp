@@ -102,6 +102,8 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
 Value to_value(const Fingerprint& f);
 Result<Fingerprint> fingerprint_from_value(const Value& v);
 
+Value to_value(const LineageClaim& c);
+
 // sha256 of a file, hex. Empty on error.
 std::string sha256_file(const std::string& path);
 

@@ -91,6 +91,30 @@ struct UnitTest {
   double effect, null_mean, null_sd, z, p;
 };
 
+// The permutation null of one test: how often a relabelling scored at least the observed effect,
+// and the null's mean and spread.
+class NullTally {
+ public:
+  explicit NullTally(double observed) : observed_(observed) {}
+  void add(double t) {
+    sum_ += t, sumsq_ += t * t, ++n_;
+    if (t >= observed_) ++exceed_;
+  }
+  UnitTest result() const {
+    UnitTest u{};
+    u.effect = observed_;
+    u.p = (1.0 + exceed_) / (1.0 + n_);
+    u.null_mean = n_ ? sum_ / n_ : 0;
+    u.null_sd = n_ ? std::sqrt(std::max(0.0, sumsq_ / n_ - u.null_mean * u.null_mean)) : 0;
+    u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
+    return u;
+  }
+
+ private:
+  double observed_, sum_ = 0, sumsq_ = 0;
+  uint64_t n_ = 0, exceed_ = 0;
+};
+
 // Two folds: match on even coordinates and score on odd ones, and the reverse.
 UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permutations, uint64_t seed) {
   Halves c = split(cand), r = split(ref);
@@ -117,16 +141,13 @@ UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permu
     }
     return t / double(2 * r.n);
   };
-  UnitTest u{};
-  u.effect = score(distinct);
+  NullTally tally(score(distinct));
   // Null: the same matched structure with candidate units relabelled by a random permutation;
   // only the matched units' images are drawn (a partial Fisher-Yates shuffle, undone after).
   std::mt19937_64 rng(seed);
   std::vector<uint32_t> pool(c.n), image(distinct.size());
   std::iota(pool.begin(), pool.end(), 0u);
   std::vector<std::pair<size_t, size_t>> swaps;
-  uint32_t exceed = 0;
-  double sum = 0, sumsq = 0;
   for (uint32_t k = 0; k < permutations; ++k) {
     swaps.clear();
     for (size_t d = 0; d < distinct.size(); ++d) {
@@ -136,15 +157,9 @@ UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permu
       image[d] = pool[d];
     }
     for (auto it = swaps.rbegin(); it != swaps.rend(); ++it) std::swap(pool[it->first], pool[it->second]);
-    double t = score(image);
-    sum += t, sumsq += t * t;
-    if (t >= u.effect) ++exceed;
+    tally.add(score(image));
   }
-  u.p = (1.0 + exceed) / (1.0 + permutations);
-  u.null_mean = sum / permutations;
-  u.null_sd = std::sqrt(std::max(0.0, sumsq / permutations - u.null_mean * u.null_mean));
-  u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
-  return u;
+  return tally.result();
 }
 
 // Units paired in advance (by index, or by token text), compared on all coordinates: the mean
@@ -180,22 +195,13 @@ bool paired_test(const UnitSketch& cand, const UnitSketch& ref, const std::vecto
     }
     return t / double(n);
   };
-  UnitTest u{};
-  u.effect = score();
+  NullTally tally(score());
   std::mt19937_64 rng(seed);
-  uint32_t exceed = 0;
-  double sum = 0, sumsq = 0;
   for (uint32_t k = 0; k < permutations; ++k) {
     std::shuffle(order.begin(), order.end(), rng);
-    double t = score();
-    sum += t, sumsq += t * t;
-    if (t >= u.effect) ++exceed;
+    tally.add(score());
   }
-  u.p = (1.0 + exceed) / (1.0 + permutations);
-  u.null_mean = sum / permutations;
-  u.null_sd = std::sqrt(std::max(0.0, sumsq / permutations - u.null_mean * u.null_mean));
-  u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
-  *out = u;
+  *out = tally.result();
   return true;
 }
 

@@ -112,10 +112,7 @@ Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& r
   r.set("tensors", uint64_t(m.weights.tensors.size()));
   Value claims = Value(Array{});
   for (const LineageClaim& c : m.claims) {
-    Value cv;
-    cv.set("source", c.source);
-    cv.set("key", c.key);
-    cv.set("value", c.value);
+    Value cv = to_value(c);
     cv.set("status", "recorded as a claim, not trusted: the verdicts come from the weights");
     claims.push_back(cv);
   }
