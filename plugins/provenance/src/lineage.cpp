@@ -16,24 +16,31 @@ constexpr int H = K / 2;
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
-// Pearson correlation of the off-diagonal Gram entries: the diagonal holds squared norms, which
-// are positive for any two models and would make unrelated ones look alike.
-double gram_similarity(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size() || a.empty()) return nan();
-  double sa = 0, sb = 0, n = 0;
+// Off-diagonal Gram entries, centred and scaled to unit norm, so that the Pearson correlation of
+// two Grams is one dot product. The diagonal holds squared norms, which are positive for any two
+// models and would make unrelated ones look alike.
+std::vector<float> gram_profile(const std::vector<float>& gram) {
+  std::vector<float> out;
+  if (gram.empty()) return out;
+  out.reserve(K * (K - 1) / 2);
   size_t idx = 0;
   for (int r = 0; r < K; ++r)
     for (int c = r; c < K; ++c, ++idx)
-      if (c != r) sa += a[idx], sb += b[idx], n += 1;
-  double ma = sa / n, mb = sb / n, ab = 0, aa = 0, bb = 0;
-  idx = 0;
-  for (int r = 0; r < K; ++r)
-    for (int c = r; c < K; ++c, ++idx)
-      if (c != r) {
-        double x = a[idx] - ma, y = b[idx] - mb;
-        ab += x * y, aa += x * x, bb += y * y;
-      }
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+      if (c != r) out.push_back(gram[idx]);
+  double mean = 0, norm = 0;
+  for (float x : out) mean += x;
+  mean /= double(out.size());
+  for (float& x : out) x = float(x - mean), norm += double(x) * x;
+  float inv = norm > 0 ? float(1 / std::sqrt(norm)) : 0.0f;
+  for (float& x : out) x *= inv;
+  return out;
+}
+
+double profile_similarity(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size() || a.empty()) return nan();
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += double(a[i]) * b[i];
+  return d;
 }
 
 // Centred, unit-norm halves (even and odd coordinates) of each unit sketch.
@@ -89,21 +96,28 @@ void match(const std::vector<float>& ref, size_t nr, const std::vector<float>& c
 
 struct UnitTest {
   double effect, null_mean, null_sd, z, p;
+  uint32_t draws;  // permutations drawn
 };
 
 // The permutation null of one test: how often a relabelling scored at least the observed effect,
 // and the null's mean and spread.
 class NullTally {
  public:
+  static constexpr uint64_t kStopAfter = 10;
   explicit NullTally(double observed) : observed_(observed) {}
   void add(double t) {
     sum_ += t, sumsq_ += t * t, ++n_;
     if (t >= observed_) ++exceed_;
   }
+  // Besag and Clifford's sequential test: once kStopAfter relabellings have scored at least the
+  // observed effect the p-value is clearly large, and kStopAfter / draws is a valid p-value.
+  // Unrelated pairs stop after a few dozen draws; related ones run every permutation.
+  bool settled() const { return exceed_ >= kStopAfter; }
   UnitTest result() const {
     UnitTest u{};
     u.effect = observed_;
-    u.p = (1.0 + exceed_) / (1.0 + n_);
+    u.p = settled() ? double(exceed_) / double(n_) : (1.0 + exceed_) / (1.0 + n_);
+    u.draws = uint32_t(n_);
     u.null_mean = n_ ? sum_ / n_ : 0;
     u.null_sd = n_ ? std::sqrt(std::max(0.0, sumsq_ / n_ - u.null_mean * u.null_mean)) : 0;
     u.z = u.null_sd > 0 ? (u.effect - u.null_mean) / u.null_sd : 0;
@@ -158,6 +172,7 @@ UnitTest unit_test(const UnitSketch& cand, const UnitSketch& ref, uint32_t permu
     }
     for (auto it = swaps.rbegin(); it != swaps.rend(); ++it) std::swap(pool[it->first], pool[it->second]);
     tally.add(score(image));
+    if (tally.settled()) break;
   }
   return tally.result();
 }
@@ -200,6 +215,7 @@ bool paired_test(const UnitSketch& cand, const UnitSketch& ref, const std::vecto
   for (uint32_t k = 0; k < permutations; ++k) {
     std::shuffle(order.begin(), order.end(), rng);
     tally.add(score());
+    if (tally.settled()) break;
   }
   *out = tally.result();
   return true;
@@ -264,6 +280,7 @@ struct RefIndex {
   const Fingerprint* fp;
   std::string label;
   std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;  // component|role
+  std::unordered_map<const UnitSketch*, std::vector<float>> profiles;         // gram_profile of each sketch
 };
 
 }  // namespace
@@ -320,8 +337,12 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   auto t0 = clock::now();
   std::vector<RefIndex> index;
   for (const Fingerprint* f : refs) {
-    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), {}};
-    for (const TensorPrint& t : f->tensors) ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
+    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), {}, {}};
+    for (const TensorPrint& t : f->tensors) {
+      ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
+      for (const UnitSketch* sk : {&t.by_row, &t.by_col})
+        if (!sk->empty()) ri.profiles[sk] = gram_profile(sk->gram);
+    }
     index.push_back(std::move(ri));
   }
   const size_t R = index.size();
@@ -349,6 +370,7 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     std::vector<const TensorPrint*> best_ref(R, nullptr);
     std::vector<bool> best_by_col(R, false);
     std::vector<bool> comparable(R, false);
+    std::vector<float> cand_prof[2];  // by_row, by_col
     for (size_t r = 0; r < R; ++r) {
       auto it = index[r].by_role.find(comp + "|" + cp.role.role);
       if (it == index[r].by_role.end()) continue;
@@ -372,7 +394,9 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
           if (cs->empty() || rs->empty() || cs->length != rs->length) continue;
           comparable[r] = true;
           ++tt.choices;
-          double g = gram_similarity(cs->gram, rs->gram);
+          std::vector<float>& cprof = by_col ? cand_prof[1] : cand_prof[0];
+          if (cprof.empty()) cprof = gram_profile(cs->gram);
+          double g = profile_similarity(cprof, index[r].profiles.at(rs));
           if (std::isnan(best_gram[r]) || g > best_gram[r]) best_gram[r] = g, best_ref[r] = rt, best_by_col[r] = by_col;
         }
       }
@@ -421,6 +445,7 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
       tt.null_sd = u.null_sd;
       tt.z = u.z;
       tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
+      tt.permutations = u.draws;
       tt.units = by_col ? "cols" : "rows";
       tt.pairing = pairing;
       tt.units_compared = compared;
@@ -591,6 +616,7 @@ Value to_value(const ComponentResult& c, bool detail) {
         tv.set("z", t.z);
         tv.set("p", t.p);
         tv.set("units_compared", uint64_t(t.units_compared));
+        tv.set("permutations", uint64_t(t.permutations));
         tests.push_back(tv);
       }
       rv.set("tensors", tests);

@@ -55,6 +55,7 @@ struct TensorTest {
   double effect = std::numeric_limits<double>::quiet_NaN();
   double null_mean = 0, null_sd = 0, z = 0, p = 1;
   uint32_t units_compared = 0;
+  uint32_t permutations = 0;    // drawn: fewer than configured when the test stopped early (p large)
 };
 
 struct WeakEvidence {  // 1-D tensors
