@@ -1,6 +1,7 @@
 #include "fingerprint.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -18,15 +19,6 @@ constexpr int K = kSketchWidth;
 constexpr int kGramSize = K * (K + 1) / 2;
 constexpr uint64_t kSeed = 0x5eed'0f'e7a1d'001ull;  // part of the fingerprint format: never change
 constexpr uint64_t kP1 = 0x9e3779b97f4a7c15ull, kP2 = 0xc2b2ae3d27d4eb4full, kP3 = 0x165667b19e3779f9ull;
-
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 
 // Bucket and sign of coordinate i of any unit vector: the same for every tensor and model, so
 // sketches of equal-length vectors are comparable.
@@ -48,29 +40,49 @@ uint32_t f32_bits(float x) {
   return b;
 }
 
-uint16_t round_bf16(uint32_t b) {
-  if ((b & 0x7fffffff) > 0x7f800000) return 0x7fc0;  // NaN
-  return uint16_t((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+// float32 bits (NaN already canonical) to float16 bits, round to nearest even, written with
+// selects rather than branches so the per-row loop vectorises.
+inline uint16_t f32_to_f16(uint32_t b) {
+  uint32_t sign = (b >> 16) & 0x8000u;
+  uint32_t a = b & 0x7fffffffu;
+  // Normal halves: rebias the exponent and round the 13 dropped mantissa bits to even; a carry
+  // into exponent 31 gives infinity, as it should for values from 65520 up.
+  uint32_t normal = (a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13;  // 0xc8000000 = (15 - 127) << 23
+  // Subnormal halves (below 2^-14): adding 0.5 puts the value's 2^-24 multiples in the low bits
+  // of the sum, which float addition has already rounded to even.
+  float f;
+  std::memcpy(&f, &a, 4);
+  float g = f + 0.5f;
+  uint32_t sub;
+  std::memcpy(&sub, &g, 4);
+  sub -= 0x3f000000u;
+  uint32_t big = a > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, or too large: infinity
+  uint32_t r = a >= 0x47800000u ? big : a < 0x38800000u ? sub : normal;
+  return uint16_t(sign | r);
 }
 
-uint16_t round_f16(uint32_t b) {
-  uint32_t sign = (b >> 16) & 0x8000;
-  uint32_t abs = b & 0x7fffffff;
-  if (abs > 0x7f800000) return uint16_t(sign | 0x7e00);
-  if (abs >= 0x477ff000) return uint16_t(sign | 0x7c00);  // rounds to >= 65520: infinity
-  if (abs < 0x33000001) return uint16_t(sign);            // below half the smallest subnormal
-  int exp = int(abs >> 23) - 127;
-  uint32_t man = (abs & 0x7fffff) | 0x800000;
-  if (exp < -14) {  // subnormal half
-    int shift = -14 - exp + 13;
-    uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (r & 1))) ++r;
-    return uint16_t(sign | r);
+// A fast, non-cryptographic hash of a byte run: four independent multiply lanes over 64-bit
+// words. Value hashes find copies among models, they do not resist forgery.
+uint64_t hash_bytes(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  uint64_t l[4] = {kP1, kP2, kP3, kP1 ^ kP2};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t w;
+      std::memcpy(&w, p + i + 8 * k, 8);
+      l[k] = (l[k] ^ w) * kP1;
+      l[k] ^= l[k] >> 29;
+    }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    l[0] = (l[0] ^ w) * kP2;
+    l[0] ^= l[0] >> 29;
   }
-  uint32_t r = uint32_t(exp + 15) << 10 | (man >> 13 & 0x3ff);
-  uint32_t rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) ++r;  // may carry into the exponent: correct
-  return uint16_t(sign | r);
+  uint64_t tail = 0;
+  std::memcpy(&tail, p + i, n - i);
+  return mix64(mix64(l[0] ^ tail) ^ mix64(l[1] + n) ^ mix64(l[2]) * 3 ^ mix64(l[3]) * 5);
 }
 
 void add_outer(std::vector<float>& gram, const float* y) {
@@ -93,6 +105,15 @@ std::vector<uint32_t> sample_ids(uint64_t units, uint32_t keep) {
 }
 
 }  // namespace
+
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -124,93 +145,119 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   const bool want_cols = two_d && role.units != TensorRole::Units::Rows;
   const bool vector = !two_d && t.numel() <= kMaxVector;
 
-  std::vector<float> buf(C), y(K), zcols;
-  std::vector<uint64_t> colstate;
+  // Per-row buffers: the values, their canonical bits (-0 as +0, one NaN), the finite values
+  // (non-finite ones count as 0 in sketches and moments), and the BF16 / F16 roundings.
+  std::vector<float> buf(C), fin(C), y(K);
+  std::vector<uint32_t> bits(C);
+  std::vector<uint16_t> b16(C), h16(C);
+  std::vector<uint32_t> col_a(C, uint32_t(kP1)), col_b(C, uint32_t(kP2));  // column multiset state
+  std::vector<float> zt;  // column sketches, bucket-major (K x C): each row adds to one line
   Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
-  std::vector<uint32_t> row_ids;
   std::vector<uint8_t> keep_row;
   if (want_rows) {
-    row_ids = sample_ids(R, keep_units);
+    p.by_row.ids = sample_ids(R, keep_units);
     keep_row.assign(R, 0);
-    for (uint32_t id : row_ids) keep_row[id] = 1;
+    for (uint32_t id : p.by_row.ids) keep_row[id] = 1;
     p.by_row.units = uint32_t(R);
     p.by_row.length = uint32_t(C);
-    p.by_row.ids = row_ids;
-    p.by_row.data.reserve(row_ids.size() * K);
+    p.by_row.data.reserve(p.by_row.ids.size() * K);
     p.by_row.gram.assign(kGramSize, 0.0f);
   }
-  if (want_cols) zcols.assign(C * K, 0.0f);
-  colstate.assign(C, kP3);
+  if (want_cols) zt.assign(C * K, 0.0f);
 
-  uint64_t he[2] = {kP1, kP2}, hb[2] = {kP2, kP3}, hh[2] = {kP3, kP1};
-  uint64_t rows_hash = 0;
-  double sum = 0, sumsq = 0;
-  float first = 0;
+  uint64_t he = kP1, hb = kP2, hh = kP3, rows_hash = 0;
+  double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
+  uint32_t first_bits = 0;
   bool trivial = true;
+  // Pages already read are dropped from this process's mapping as it goes (they stay in the page
+  // cache), so resident memory stays near one window per thread whatever the model's size.
+  const uint64_t row_bytes = R ? t.nbytes / R : 0;
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t released = (reinterpret_cast<uintptr_t>(t.data) + page - 1) & ~(page - 1);
   for (uint64_t i = 0; i < R; ++i) {
     if (!to_float(t, i * C, C, buf.data())) {
       p.analysable = false;
       p.note = "conversion failed";
       return p;
     }
-    if (i == 0 && C) first = buf[0];
-    uint64_t rs = kP1 ^ C;
-    std::fill(y.begin(), y.end(), 0.0f);
-    double s = 0, ss = 0;
     for (uint64_t j = 0; j < C; ++j) {
       float x = buf[j];
-      if (x == 0.0f) x = 0.0f;  // -0 hashes like +0
-      if (!std::isfinite(x)) x = std::isnan(x) ? std::numeric_limits<float>::quiet_NaN() : x;
-      uint32_t xb = f32_bits(x);
-      uint16_t b16 = round_bf16(xb), h16 = round_f16(xb);
-      // Two interleaved lanes per hash keep the multiply chains short.
-      he[j & 1] = (he[j & 1] ^ xb) * kP1;
-      hb[j & 1] = (hb[j & 1] ^ b16) * kP2;
-      hh[j & 1] = (hh[j & 1] ^ h16) * kP3;
-      rs = (rs ^ b16) * kP2;
-      colstate[j] = (colstate[j] ^ b16) * kP1;
-      trivial &= x == first;
-      if (std::isfinite(x)) s += x, ss += double(x) * x;
-      if (want_rows) y[col_proj.bucket[j]] += col_proj.sign[j] * x;
+      uint32_t b = f32_bits(x);
+      bool is_nan = (b & 0x7fffffffu) > 0x7f800000u;
+      b = (b & 0x7fffffffu) == 0 ? 0u : b;
+      b = is_nan ? 0x7fc00000u : b;
+      bits[j] = b;
+      fin[j] = (b & 0x7f800000u) == 0x7f800000u ? 0.0f : x;
+      b16[j] = uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
+      h16[j] = f32_to_f16(b);
     }
-    if (want_cols) {
-      float sg = row_proj.sign[i];
-      uint8_t bk = row_proj.bucket[i];
-      float* z = zcols.data() + bk;
-      for (uint64_t j = 0; j < C; ++j) z[j * K] += sg * (std::isfinite(buf[j]) ? buf[j] : 0.0f);
+    if (i == 0) first_bits = bits[0];
+    uint32_t differ = 0;
+    for (uint64_t j = 0; j < C; ++j) differ |= bits[j] ^ first_bits;
+    trivial &= differ == 0;
+    // Each row is hashed in three forms; the tensor hashes chain the rows in order, the row
+    // multiset hash adds them up (order-free).
+    uint64_t row_bf16 = hash_bytes(b16.data(), C * 2);
+    he = mix64(he ^ hash_bytes(bits.data(), C * 4)) * kP1;
+    hb = mix64(hb ^ row_bf16) * kP2;
+    hh = mix64(hh ^ hash_bytes(h16.data(), C * 2)) * kP3;
+    rows_hash += mix64(row_bf16 ^ C);
+    for (uint64_t j = 0; j < C; ++j) {
+      col_a[j] = (col_a[j] ^ b16[j]) * 0x9e3779b1u;
+      col_b[j] = (col_b[j] ^ b16[j]) * 0x85ebca77u;
     }
-    rows_hash += mix64(rs);
-    sum += s;
-    sumsq += ss;
+    uint64_t j = 0;
+    for (; j + 4 <= C; j += 4)
+      for (int l = 0; l < 4; ++l) sum[l] += fin[j + l], sumsq[l] += double(fin[j + l]) * fin[j + l];
+    for (; j < C; ++j) sum[0] += fin[j], sumsq[0] += double(fin[j]) * fin[j];
     if (want_rows) {
-      for (float& v : y)
-        if (!std::isfinite(v)) v = 0;
+      std::fill(y.begin(), y.end(), 0.0f);
+      for (uint64_t c = 0; c < C; ++c) y[col_proj.bucket[c]] += col_proj.sign[c] * fin[c];
       add_outer(p.by_row.gram, y.data());
       if (keep_row[i]) p.by_row.data.insert(p.by_row.data.end(), y.begin(), y.end());
     }
+    if (want_cols) {
+      float sg = row_proj.sign[i];
+      float* z = zt.data() + size_t(row_proj.bucket[i]) * C;
+      for (uint64_t c = 0; c < C; ++c) z[c] += sg * fin[c];
+    }
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
+    uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
+    if (done - released >= (16u << 20) || i + 1 == R) {
+      uintptr_t upto = done & ~(page - 1);
+      if (upto > released) {
+        ::madvise(reinterpret_cast<void*>(released), upto - released, MADV_DONTNEED);
+        released = upto;
+      }
+    }
   }
   uint64_t n = R * C;
-  p.hashes.exact = mix64(he[0] ^ mix64(he[1]) ^ n);
-  p.hashes.bf16 = mix64(hb[0] ^ mix64(hb[1]) ^ n);
-  p.hashes.f16 = mix64(hh[0] ^ mix64(hh[1]) ^ n);
+  p.hashes.exact = mix64(he ^ n);
+  p.hashes.bf16 = mix64(hb ^ n);
+  p.hashes.f16 = mix64(hh ^ n);
   p.hashes.rows = mix64(rows_hash ^ n);
   uint64_t cols_hash = 0;
-  for (uint64_t c : colstate) cols_hash += mix64(c ^ R);
+  for (uint64_t c = 0; c < C; ++c) cols_hash += mix64((uint64_t(col_a[c]) << 32 | col_b[c]) ^ R);
   p.hashes.cols = mix64(cols_hash ^ n);
   p.hashes.trivial = trivial;
   if (n) {
-    p.mean = sum / double(n);
-    p.stddev = std::sqrt(std::max(0.0, sumsq / double(n) - p.mean * p.mean));
+    double s = sum[0] + sum[1] + sum[2] + sum[3], ss = sumsq[0] + sumsq[1] + sumsq[2] + sumsq[3];
+    p.mean = s / double(n);
+    p.stddev = std::sqrt(std::max(0.0, ss / double(n) - p.mean * p.mean));
   }
   if (want_cols) {
     p.by_col.units = uint32_t(C);
     p.by_col.length = uint32_t(R);
     p.by_col.ids = sample_ids(C, keep_units);
     p.by_col.gram.assign(kGramSize, 0.0f);
-    for (uint64_t j = 0; j < C; ++j) add_outer(p.by_col.gram, zcols.data() + j * K);
+    std::vector<float> z(K);
+    for (uint64_t c = 0; c < C; ++c) {
+      for (int b = 0; b < K; ++b) z[b] = zt[size_t(b) * C + c];
+      add_outer(p.by_col.gram, z.data());
+    }
     p.by_col.data.reserve(p.by_col.ids.size() * K);
-    for (uint32_t id : p.by_col.ids) p.by_col.data.insert(p.by_col.data.end(), zcols.begin() + id * K, zcols.begin() + (id + 1) * K);
+    for (uint32_t id : p.by_col.ids)
+      for (int b = 0; b < K; ++b) p.by_col.data.push_back(zt[size_t(b) * C + id]);
   }
   return p;
 }

@@ -108,5 +108,7 @@ Value to_value(const LineageClaim& c);
 std::string sha256_file(const std::string& path);
 
 std::string hex64(uint64_t v);
+// splitmix64's finaliser: the bit mixer behind the sketch projection and the value hashes.
+uint64_t mix64(uint64_t x);
 
 }  // namespace evald::prov

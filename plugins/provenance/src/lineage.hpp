@@ -36,8 +36,9 @@ struct DecisionConfig {
   double alpha = 0.01;         // family-wise error rate per component, across the library
   double min_effect = 0.2;     // mean held-out matched correlation required for "derived"
   uint32_t permutations = 999;
-  double screen = 0.1;         // Gram similarity below which a reference tensor is not unit-tested...
-  uint32_t always_test = 1;    // ...unless it is among this many most similar references
+  double screen = 0.1;         // Gram similarity below which a reference tensor is not unit-tested
+                               // (unless among the always_test most similar), nor matched by content
+  uint32_t always_test = 1;
   uint64_t seed = 1;           // permutation RNG seed (results are reproducible)
   unsigned threads = 2;
   Value to_value() const;
