@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev
   clang libclang-rt-14-dev procps
+  python3-numpy  # the numpy baseline of evald-bench-provenance
 )
 
 missing=()
