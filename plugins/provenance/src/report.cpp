@@ -138,6 +138,15 @@ Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& r
       overlaps.push_back(o);
     }
   tok.set("overlap", overlaps);
+  // Informational, never gated: reusing an open tokenizer is reusing architecture, not weights.
+  std::string closest;
+  double best = -1;
+  for (const Value& o : overlaps.as_array())
+    if (o.get_double("jaccard") > best) best = o.get_double("jaccard"), closest = o.get_string("reference");
+  tok.set("verdict", m.vocab.empty() ? "no tokenizer files"
+                     : best >= 0.95  ? "vocabulary shared with " + closest
+                     : best >= 0     ? "own vocabulary (closest " + closest + ", Jaccard " + std::to_string(best).substr(0, 5) + ")"
+                                     : "no reference vocabulary to compare with");
   r.set("tokenizer", tok);
   Value comps = Value(Array{});
   std::string derived, inconclusive;
