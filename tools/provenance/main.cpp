@@ -40,6 +40,7 @@ Options (scan, trajectory):
   --alpha A            family-wise error rate per component, Holm across the library (0.01)
   --min-effect E       mean matched unit correlation needed to call a component derived (0.2)
   --permutations N     permutations per test (999)
+  --screen G           Gram similarity below which units are not matched by content (0.1)
   --seed S             permutation seed (1)
   --rule REGEX=COMP    extra component rule (COMP: llm, embeddings, vision, other); repeatable
   --brief              leave per-tensor evidence out of --json output
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
     } else if (s == "--brief") {
       a.brief = true;
     } else if (s == "--library" || s == "--name" || s == "--revision" || s == "--alpha" || s == "--min-effect" ||
-               s == "--permutations" || s == "--seed" || s == "--rule" || s == "--threads") {
+               s == "--permutations" || s == "--screen" || s == "--seed" || s == "--rule" || s == "--threads") {
       const char* v = need(s.c_str());
       if (!v) return usage_error(s + " needs a value");
       std::string val = v;

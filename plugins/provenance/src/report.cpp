@@ -21,6 +21,7 @@ Result<ScanOptions> scan_options_from(const Value& c) {
   o.decision.threads = unsigned(num("threads", o.decision.threads));
   if (!(o.decision.alpha > 0 && o.decision.alpha < 1)) return Status::error("alpha: must be in (0, 1)");
   if (!(o.decision.min_effect > 0 && o.decision.min_effect <= 1)) return Status::error("min_effect: must be in (0, 1]");
+  if (!(o.decision.screen >= 0 && o.decision.screen <= 1)) return Status::error("screen: must be in [0, 1]");
   if (!(perms >= 19 && perms <= 1e6)) return Status::error("permutations: must be between 19 and 1000000");
   o.decision.permutations = uint32_t(perms);
   if (o.decision.threads < 1 || o.decision.threads > 256) return Status::error("threads: must be between 1 and 256");
