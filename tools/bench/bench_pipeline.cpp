@@ -56,6 +56,12 @@
 // its duration, so each pass can say how many messages share a sync, what a sync cost while
 // it ran and how much of its wall time went into syncing. The executable's definitions
 // interpose the C library's for librocksdb (CMakeLists.txt exports them).
+#include "bench_cli.hpp"
+
+using evald::bench::cpu_model;
+using evald::bench::die;
+using evald::bench::parse_u64;
+
 namespace {
 std::mutex g_sync_mu;
 std::vector<int64_t> g_sync_ns;  // one entry per sync call, in order
@@ -170,20 +176,6 @@ options:
   --verbose             engine logs (info) on stderr
   --help                this text
 )";
-
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "evald-bench-pipeline: %s\n", msg.c_str());
-  std::exit(2);
-}
-
-uint64_t parse_u64(const std::string& flag, const char* s, uint64_t lo, uint64_t hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno || !end || *end || s[0] == '-' || v < lo || v > hi)
-    die(flag + ": expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got \"" + s + "\"");
-  return v;
-}
 
 fs::path self_dir() {
   std::error_code ec;
@@ -953,17 +945,6 @@ Value ceiling_value(const CeilingResult& c) {
   v.set("stopped_at_time_cap", c.capped);
   v.set("latency_measures", kCeilingLat);
   return v;
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto c = line.find(':');
-      return c == std::string::npos ? line : line.substr(c + 2);
-    }
-  return "?";
 }
 
 std::string fs_type(const fs::path& p) {

@@ -46,6 +46,13 @@ namespace fs = std::filesystem;
 using namespace evald::prov;
 using evald::Value;
 
+#include "bench_cli.hpp"
+
+using evald::bench::cpu_model;
+using evald::bench::die;
+using evald::bench::parse_double;
+using evald::bench::parse_u64;
+
 namespace {
 
 // ---------------------------------------------------------------------------------------
@@ -110,29 +117,6 @@ options:
   --no-progress       no progress lines on stderr
   --help              this text
 )";
-
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "evald-bench-provenance: %s\n", msg.c_str());
-  std::exit(2);
-}
-
-double parse_double(const std::string& flag, const char* s, double lo, double hi) {
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s, &end);
-  if (errno || !end || *end || !(v >= lo && v <= hi))
-    die(flag + ": expected a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got \"" + s + "\"");
-  return v;
-}
-
-uint64_t parse_u64(const std::string& flag, const char* s, uint64_t lo, uint64_t hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno || !end || *end || s[0] == '-' || v < lo || v > hi)
-    die(flag + ": expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got \"" + s + "\"");
-  return v;
-}
 
 Options parse_args(int argc, char** argv) {
   Options o;
@@ -233,13 +217,6 @@ std::string read_text(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "?";
 }
 
 std::string loadavg() {
