@@ -386,7 +386,7 @@ TEST_F(Lineage, EmbeddingsArePairedByTokenText) {
   EXPECT_EQ(emb->get_string("verdict"), "derived") << emb->get_string("reason");
   for (const Value& t : emb->find("references")->as_array()[0].find("tensors")->as_array()) {
     EXPECT_EQ(t.get_string("pairing"), "tokens");
-    EXPECT_EQ(t.get_int("units_compared"), 97);
+    EXPECT_EQ(t.get_int("units_compared"), std::min<int64_t>(97, kReferenceUnits)) << "every sampled token is found";
   }
 
   fixture::write_model(d / "indep", fixture::load_floats((kFixtures / "indep_same_data").string()));

@@ -16,7 +16,9 @@ namespace evald::prov {
 namespace {
 
 constexpr int K = kSketchWidth;
-constexpr int kGramSize = K * (K + 1) / 2;
+constexpr int G = kGramWidth;
+constexpr int kGramSize = G * (G + 1) / 2;
+static_assert(K % G == 0 && K <= 256, "buckets fit a byte; the fold is exact");
 constexpr uint64_t kSeed = 0x5eed'0f'e7a1d'001ull;  // part of the fingerprint format: never change
 constexpr uint64_t kP1 = 0x9e3779b97f4a7c15ull, kP2 = 0xc2b2ae3d27d4eb4full, kP3 = 0x165667b19e3779f9ull;
 
@@ -85,11 +87,15 @@ uint64_t hash_bytes(const void* data, size_t n) {
   return mix64(mix64(l[0] ^ tail) ^ mix64(l[1] + n) ^ mix64(l[2]) * 3 ^ mix64(l[3]) * 5);
 }
 
+// Adds f f^T to the Gram, f being y folded to G buckets (bucket b gathers b, b + G, ...).
 void add_outer(std::vector<float>& gram, const float* y) {
+  float f[G] = {};
+  for (int q = 0; q < K; q += G)
+    for (int b = 0; b < G; ++b) f[b] += y[q + b];
   float* g = gram.data();
-  for (int a = 0; a < K; ++a) {
-    float ya = y[a];
-    for (int b = a; b < K; ++b) *g++ += ya * y[b];
+  for (int a = 0; a < G; ++a) {
+    float fa = f[a];
+    for (int b = a; b < G; ++b) *g++ += fa * f[b];
   }
 }
 
@@ -422,6 +428,7 @@ Value to_value(const Fingerprint& f) {
   Value v;
   v.set("version", f.version);
   v.set("sketch_width", K);
+  v.set("gram_width", G);
   v.set("name", f.name);
   v.set("revision", f.revision);
   v.set("source_hash", f.source_hash);
@@ -485,8 +492,9 @@ Result<Fingerprint> fingerprint_from_value(const Value& v) {
   };
   const Value* ver = r.field(v, "version", Value::Type::Int, "fingerprint");
   const Value* width = r.field(v, "sketch_width", Value::Type::Int, "fingerprint");
-  if (!ver || !width) return Status::error(r.err);
-  if (ver->as_int() != kFingerprintVersion || width->as_int() != K)
+  const Value* gwidth = r.field(v, "gram_width", Value::Type::Int, "fingerprint");
+  if (!ver || !width || !gwidth) return Status::error(r.err);
+  if (ver->as_int() != kFingerprintVersion || width->as_int() != K || gwidth->as_int() != G)
     return Status::error("fingerprint: version " + std::to_string(ver->as_int()) + " / sketch width " + std::to_string(width->as_int()) +
                          ", this build reads version " + std::to_string(kFingerprintVersion) + " / width " + std::to_string(K) +
                          ": rebuild the fingerprint with this evald-provenance");

@@ -20,10 +20,14 @@
 
 namespace evald::prov {
 
-inline constexpr int kSketchWidth = 64;
+// Unit sketches are wide so that matching a unit among tens of thousands by content stays
+// reliable (the best chance match shrinks with the width); the Gram is taken over a 64-bucket
+// fold of them (itself a count sketch), which keeps its cost per value low.
+inline constexpr int kSketchWidth = 256;
+inline constexpr int kGramWidth = 64;
 inline constexpr int kFingerprintVersion = 1;
-// Units a reference keeps per tensor dimension; enough for a sharp matching statistic.
-inline constexpr uint32_t kReferenceUnits = 256;
+// Units a reference keeps per tensor dimension: with 256 coordinates each, a sharp statistic.
+inline constexpr uint32_t kReferenceUnits = 64;
 // 1-D tensors (norm gains, biases) up to this length are kept whole, as weak evidence.
 inline constexpr uint32_t kMaxVector = 1 << 16;
 
@@ -42,7 +46,8 @@ struct UnitSketch {
   uint32_t length = 0;        // length of each unit vector before sketching
   std::vector<uint32_t> ids;  // which units are kept (all, or an evenly spaced sample)
   std::vector<float> data;    // ids.size() x kSketchWidth
-  std::vector<float> gram;    // upper triangle (with diagonal) of sum over ALL units of y y^T
+  std::vector<float> gram;    // upper triangle (with diagonal) of sum over ALL units of f f^T,
+                              // f the kGramWidth-bucket fold of y
   bool empty() const { return ids.empty(); }
 };
 

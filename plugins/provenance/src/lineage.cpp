@@ -13,6 +13,7 @@ namespace {
 
 constexpr int K = kSketchWidth;
 constexpr int H = K / 2;
+constexpr int G = kGramWidth;
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
@@ -22,10 +23,10 @@ double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 std::vector<float> gram_profile(const std::vector<float>& gram) {
   std::vector<float> out;
   if (gram.empty()) return out;
-  out.reserve(K * (K - 1) / 2);
+  out.reserve(G * (G - 1) / 2);
   size_t idx = 0;
-  for (int r = 0; r < K; ++r)
-    for (int c = r; c < K; ++c, ++idx)
+  for (int r = 0; r < G; ++r)
+    for (int c = r; c < G; ++c, ++idx)
       if (c != r) out.push_back(gram[idx]);
   double mean = 0, norm = 0;
   for (float x : out) mean += x;
