@@ -21,7 +21,6 @@ using evald::Value;
 namespace {
 
 evald::Result<std::vector<evald::prov::Fingerprint>> load_library(const std::string& dir) {
-  if (!fs::is_directory(dir)) return Status::error("library: " + dir + " is not a directory (build one with evald-provenance add)");
   auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
   if (!lib) return lib.status();
   return (*lib)->load_all();
@@ -98,11 +97,17 @@ class Provenance : public evald::Plugin {
         .string("kind", "kind of the emitted message").def("provenance").min(1);
   }
 
+  // Checks that the library opens and lists, without decoding every fingerprint (start does).
   static Status validate(const Value& config) {
     auto opt = evald::prov::scan_options_from(config);
     if (!opt) return opt.status();
-    auto lib = load_library(config.get_string("library"));
+    std::string dir = config.get_string("library");
+    if (!fs::is_directory(dir)) return Status::error("library: " + dir + " is not a directory (build one with evald-provenance add)");
+    auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
     if (!lib) return lib.status();
+    auto keys = (*lib)->keys();
+    if (!keys) return keys.status();
+    if (keys->empty()) return Status::error("library: " + dir + " holds no fingerprints");
     return {};
   }
 

@@ -86,6 +86,10 @@ TEST(ProvenancePlugin, ConfigErrorsNameTheKey) {
   auto missing = h.configure(config(tmp / "nope"));
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.message().find(tmp / "nope"), std::string::npos) << missing.message();
+  ASSERT_TRUE(prov::FingerprintLibrary::open(tmp / "empty", false, true));
+  auto empty = evald::testing::PluginHarness(kPlugin).configure(config(tmp / "empty"));
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.message().find("holds no fingerprints"), std::string::npos) << empty.message();
   build_library(tmp / "lib");
   Value bad = config(tmp / "lib");
   Value rule;
