@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -25,8 +26,8 @@ namespace {
 
 // ggml type ids.
 namespace ggml {
-constexpr uint32_t F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, I8 = 24, I32 = 26,
-                   F64 = 28, BF16 = 30;
+constexpr uint32_t F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q2_K = 10, Q3_K = 11,
+                   Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15, I8 = 24, I32 = 26, F64 = 28, BF16 = 30;
 }
 // GGUF metadata value types.
 namespace vt {
@@ -384,7 +385,8 @@ TEST_F(GgufTest, ReadsEveryValueTypeAndAnalysableTensorType) {
       {"blk.0.i8", {4}, ggml::I8, {1, 0xff, 3, 0x80}, {}},
       {"blk.0.i32", {3}, ggml::I32, i32.b, {}},
       {"blk.0.f64", {2}, ggml::F64, f64.b, {}},
-      {"blk.0.q4_k", {256}, ggml::Q4_K, std::vector<uint8_t>(144), {}},  // read, but not analysable
+      {"blk.0.q4_k", {256}, ggml::Q4_K, std::vector<uint8_t>(144), {}},  // all zero: d = dmin = 0
+      {"blk.0.q8_k", {256}, ggml::Q8_K, std::vector<uint8_t>(292), {}},  // read, but not analysable
   };
   const std::vector<uint8_t> bytes = build(s);
   const std::string path = write(bytes);
@@ -440,7 +442,7 @@ TEST_F(GgufTest, ReadsEveryValueTypeAndAnalysableTensorType) {
   for (const Tensor& t : ws.tensors) names.push_back(t.name);
   EXPECT_EQ(names, (std::vector<std::string>{"blk.0.bf16", "blk.0.f16", "blk.0.f64", "blk.0.i32", "blk.0.i8",
                                              "blk.0.q4_0", "blk.0.q4_1", "blk.0.q4_k", "blk.0.q5_0", "blk.0.q5_1",
-                                             "blk.0.q8_0", "token_embd.weight"}));
+                                             "blk.0.q8_0", "blk.0.q8_k", "token_embd.weight"}));
   for (const Tensor& t : ws.tensors) {
     EXPECT_EQ(t.file_offset % 32, 0u) << t.name;
     EXPECT_EQ(t.data, t.file->data() + t.file_offset) << t.name;
@@ -467,6 +469,7 @@ TEST_F(GgufTest, ReadsEveryValueTypeAndAnalysableTensorType) {
            {"blk.0.i32", DType::I32, {3}, 12},
            {"blk.0.f64", DType::F64, {2}, 16},
            {"blk.0.q4_k", DType::Q4_K, {256}, 144},
+           {"blk.0.q8_k", DType::Q8_K, {256}, 292},
        }) {
     const Tensor* t = find_tensor(ws, e.name);
     ASSERT_NE(t, nullptr) << e.name;
@@ -481,8 +484,9 @@ TEST_F(GgufTest, ReadsEveryValueTypeAndAnalysableTensorType) {
   EXPECT_EQ(all_floats(*find_tensor(ws, "blk.0.i8")), (std::vector<float>{1, -1, 3, -128}));
   EXPECT_EQ(all_floats(*find_tensor(ws, "blk.0.i32")), (std::vector<float>{7, -70000, 0}));
   EXPECT_EQ(all_floats(*find_tensor(ws, "blk.0.f64")), (std::vector<float>{0.5f, -2.25f}));
+  EXPECT_EQ(all_floats(*find_tensor(ws, "blk.0.q4_k")), std::vector<float>(256, 0.0f));
   std::vector<float> unused(256);
-  EXPECT_FALSE(to_float(*find_tensor(ws, "blk.0.q4_k"), 0, 256, unused.data()));
+  EXPECT_FALSE(to_float(*find_tensor(ws, "blk.0.q8_k"), 0, 256, unused.data()));
   struct QuantisedTensor {
     const char* name;
     const Quantised& q;
@@ -938,7 +942,7 @@ TEST_F(GgufTest, ToFloatConvertsWholeBlocksOfQuantisedTensors) {
 TEST(GgufDequantize, RefusesBlockTypesItDoesNotImplement) {
   std::vector<uint8_t> block(300);
   std::vector<float> out(256);
-  for (DType t : {DType::Q8_1, DType::Q2_K, DType::Q4_K, DType::Q6_K, DType::IQ4_NL, DType::MXFP4, DType::F32})
+  for (DType t : {DType::Q8_1, DType::Q8_K, DType::IQ4_NL, DType::MXFP4, DType::F32})
     EXPECT_FALSE(dequantize_blocks(t, block.data(), 1, out.data())) << dtype_name(t);
 }
 
@@ -980,6 +984,212 @@ TEST(GgufDequantize, HandlesExtremeQuants) {
   ASSERT_TRUE(dequantize_blocks(DType::Q4_1, q41, 1, out));
   EXPECT_EQ(out[0], 31.0f);   // 15 * 2 + 1
   EXPECT_EQ(out[16], 11.0f);  // 5 * 2 + 1
+}
+
+// K-quant super-blocks built from known integer fields: per element a quant, per 16- or 32-element
+// sub-block a scale (and min), per block fp16 d (and dmin). The packers below place each element by
+// its own index arithmetic, in the direction of ggml's quantize_row_*_ref, so the reader's unpacking
+// is checked against an independent layout; the expected floats use ggml's formulas with the same
+// float operation order, so they must match bit for bit.
+struct KBlockFields {
+  float d = 0, dmin = 0;         // values exactly representable in fp16
+  int scale[16] = {}, min[16] = {};  // Q4_K/Q5_K use the first 8 (6-bit); Q2_K 4-bit; Q3_K 6-bit biased by 32; Q6_K int8
+  int q[256] = {};               // Q2_K 0..3, Q3_K -4..3, Q4_K 0..15, Q5_K 0..31, Q6_K -32..31
+};
+
+struct Lcg {
+  uint64_t state;
+  int next(int n) {  // uniform-ish in [0, n)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return int((state >> 33) % uint64_t(n));
+  }
+};
+
+// Random fields with the extremes forced into the first sub-block, so every bit of every field is used.
+KBlockFields random_fields(uint32_t type, uint64_t seed, int block) {
+  Lcg r{seed};
+  KBlockFields f;
+  f.d = half_to_float(float_to_half(0.0078125f * float(block + 1) + 0.0001f * float(seed % 7)));
+  f.dmin = half_to_float(float_to_half(0.001953125f * float(block + 3)));
+  const int scale_levels = type == ggml::Q2_K ? 16 : type == ggml::Q6_K ? 256 : 64;
+  const int q_levels = type == ggml::Q2_K ? 4 : type == ggml::Q3_K ? 8 : type == ggml::Q4_K ? 16 : type == ggml::Q5_K ? 32 : 64;
+  const int q_bias = type == ggml::Q3_K ? 4 : type == ggml::Q6_K ? 32 : 0;
+  for (int i = 0; i < 16; ++i) {
+    f.scale[i] = r.next(scale_levels) - (type == ggml::Q6_K ? 128 : 0);
+    f.min[i] = r.next(scale_levels);
+  }
+  f.scale[0] = type == ggml::Q6_K ? -128 : scale_levels - 1;
+  f.scale[1] = type == ggml::Q6_K ? 127 : 0;
+  f.min[0] = type == ggml::Q6_K ? 0 : scale_levels - 1;
+  for (int e = 0; e < 256; ++e) f.q[e] = r.next(q_levels) - q_bias;
+  f.q[0] = -q_bias;
+  f.q[1] = q_levels - 1 - q_bias;
+  return f;
+}
+
+std::vector<uint8_t> pack_k_block(uint32_t type, const KBlockFields& f) {
+  const uint16_t d = float_to_half(f.d), dmin = float_to_half(f.dmin);
+  std::vector<uint8_t> b;
+  auto put_half = [&b](size_t at, uint16_t h) {
+    b[at] = uint8_t(h & 0xff);
+    b[at + 1] = uint8_t(h >> 8);
+  };
+  switch (type) {
+    case ggml::Q4_K:
+    case ggml::Q5_K: {
+      const bool five = type == ggml::Q5_K;
+      b.assign(five ? 176 : 144, 0);
+      put_half(0, d);
+      put_half(2, dmin);
+      uint8_t* sc = b.data() + 4;  // 6-bit scale and min of 8 sub-blocks of 32
+      for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+          sc[j] = uint8_t(f.scale[j]);
+          sc[j + 4] = uint8_t(f.min[j]);
+        } else {
+          sc[j + 4] = uint8_t((f.scale[j] & 0xf) | (f.min[j] & 0xf) << 4);
+          sc[j - 4] |= uint8_t((f.scale[j] >> 4) << 6);
+          sc[j] |= uint8_t((f.min[j] >> 4) << 6);
+        }
+      }
+      uint8_t* qh = b.data() + 16;
+      uint8_t* qs = b.data() + (five ? 48 : 16);
+      for (int e = 0; e < 256; ++e) {
+        // Element e: byte 32 * (e / 64) + e % 32, low nibble in the first 32 of each 64, high in the second.
+        qs[32 * (e / 64) + e % 32] |= uint8_t((f.q[e] & 0xf) << (4 * ((e / 32) % 2)));
+        if (five && f.q[e] >= 16) qh[e % 32] |= uint8_t(1 << (e / 32));
+      }
+      break;
+    }
+    case ggml::Q6_K: {
+      b.assign(210, 0);
+      for (int e = 0; e < 256; ++e) {
+        const int u = f.q[e] + 32, h = e / 128, r = (e % 128) / 32, l = e % 32;
+        b[size_t(64 * h + 32 * (r % 2) + l)] |= uint8_t((u & 0xf) << (4 * (r / 2)));
+        b[size_t(128 + 32 * h + l)] |= uint8_t((u >> 4) << (2 * r));
+      }
+      for (int i = 0; i < 16; ++i) b[size_t(192 + i)] = uint8_t(int8_t(f.scale[i]));
+      put_half(208, d);
+      break;
+    }
+    case ggml::Q2_K: {
+      b.assign(84, 0);
+      for (int i = 0; i < 16; ++i) b[size_t(i)] = uint8_t(f.scale[i] | f.min[i] << 4);
+      for (int e = 0; e < 256; ++e) b[size_t(16 + 32 * (e / 128) + e % 32)] |= uint8_t(f.q[e] << (2 * ((e % 128) / 32)));
+      put_half(80, d);
+      put_half(82, dmin);
+      break;
+    }
+    case ggml::Q3_K: {
+      b.assign(110, 0);
+      for (int e = 0; e < 256; ++e) {
+        const int u = f.q[e] + 4;  // 0..7: bit 2 to hmask, low 2 bits to qs
+        if (u & 4) b[size_t(e % 32)] |= uint8_t(1 << (e / 32));
+        b[size_t(32 + 32 * (e / 128) + e % 32)] |= uint8_t((u & 3) << (2 * ((e % 128) / 32)));
+      }
+      for (int j = 0; j < 16; ++j) {
+        const int v = f.scale[j];  // biased 6-bit
+        b[size_t(96 + j % 8)] |= uint8_t((v & 0xf) << (j < 8 ? 0 : 4));
+        b[size_t(96 + 8 + j % 4)] |= uint8_t((v >> 4) << (2 * (j / 4)));
+      }
+      put_half(108, d);
+      break;
+    }
+  }
+  return b;
+}
+
+float expected_k_value(uint32_t type, const KBlockFields& f, int e) {
+  switch (type) {
+    case ggml::Q4_K:
+    case ggml::Q5_K: return f.d * float(f.scale[e / 32]) * float(f.q[e]) - f.dmin * float(f.min[e / 32]);
+    case ggml::Q6_K: return f.d * float(f.scale[e / 16]) * float(f.q[e]);
+    case ggml::Q2_K: return f.d * float(f.scale[e / 16]) * float(f.q[e]) - f.dmin * float(f.min[e / 16]);
+    case ggml::Q3_K: return f.d * float(f.scale[e / 16] - 32) * float(f.q[e]);
+  }
+  return std::numeric_limits<float>::quiet_NaN();
+}
+
+class GgufKQuantTest : public GgufTest, public ::testing::WithParamInterface<uint32_t> {};
+
+TEST_P(GgufKQuantTest, DequantisesLikeGgml) {
+  const uint32_t type = GetParam();
+  constexpr int kBlocks = 3;
+  std::vector<uint8_t> data;
+  std::vector<float> expected;
+  for (int blk = 0; blk < kBlocks; ++blk) {
+    const KBlockFields f = random_fields(type, 1234567u * (type + 1) + uint64_t(blk), blk);
+    const std::vector<uint8_t> packed = pack_k_block(type, f);
+    data.insert(data.end(), packed.begin(), packed.end());
+    for (int e = 0; e < 256; ++e) expected.push_back(expected_k_value(type, f, e));
+  }
+  GgufSpec s;
+  s.tensors = {{"k", {256, kBlocks}, type, data, {}}};
+  WeightSet ws;
+  FormatError err;
+  ASSERT_TRUE(read_gguf(write(build(s)), &ws, &err)) << err.to_string();
+  ASSERT_EQ(ws.tensors.size(), 1u);
+  const Tensor& t = ws.tensors[0];
+  EXPECT_TRUE(dtype_analysable(t.dtype)) << dtype_name(t.dtype);
+  EXPECT_EQ(t.nbytes, data.size());
+  const std::vector<float> got = all_floats(t);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(expected[i]))
+        << dtype_name(t.dtype) << " element " << i << ": " << got[i] << " vs " << expected[i];
+  // A block in the middle on its own.
+  std::vector<float> one(256);
+  ASSERT_TRUE(to_float(t, 256, 256, one.data()));
+  EXPECT_TRUE(std::equal(one.begin(), one.end(), expected.begin() + 256));
+  EXPECT_FALSE(to_float(t, 128, 256, one.data()));  // not on a super-block boundary
+}
+
+INSTANTIATE_TEST_SUITE_P(KQuants, GgufKQuantTest,
+                         ::testing::Values(ggml::Q2_K, ggml::Q3_K, ggml::Q4_K, ggml::Q5_K, ggml::Q6_K),
+                         [](const ::testing::TestParamInfo<uint32_t>& i) {
+                           return std::string(i.param == ggml::Q2_K   ? "Q2_K"
+                                              : i.param == ggml::Q3_K ? "Q3_K"
+                                              : i.param == ggml::Q4_K ? "Q4_K"
+                                              : i.param == ggml::Q5_K ? "Q5_K"
+                                                                      : "Q6_K");
+                         });
+
+TEST(GgufDequantize, KQuantsAreAnalysableAndQ8KIsNot) {
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    EXPECT_TRUE(dtype_analysable(t)) << dtype_name(t);
+  EXPECT_FALSE(dtype_analysable(DType::Q8_K));
+}
+
+TEST(GgufDequantize, KQuantHandPickedValues) {
+  // Q4_K, d = 1, dmin = 0.5: sub-block 0 scale 2 min 3, sub-block 5 scale 33 min 40 (6-bit, split).
+  KBlockFields f;
+  f.d = 1.0f;
+  f.dmin = 0.5f;
+  f.scale[0] = 2;
+  f.min[0] = 3;
+  f.scale[5] = 33;
+  f.min[5] = 40;
+  f.q[0] = 15;   // 2 * 15 - 1.5
+  f.q[170] = 7;  // sub-block 5: 33 * 7 - 20
+  const std::vector<uint8_t> q4 = pack_k_block(ggml::Q4_K, f);
+  float out[256];
+  ASSERT_TRUE(dequantize_blocks(DType::Q4_K, q4.data(), 1, out));
+  EXPECT_EQ(out[0], 28.5f);
+  EXPECT_EQ(out[1], -1.5f);
+  EXPECT_EQ(out[170], 211.0f);
+  EXPECT_EQ(out[160], -20.0f);
+  EXPECT_EQ(out[32], 0.0f);
+  // Q6_K, d = 0.25: scale -2 on sub-block 15, quant -32 and 31.
+  KBlockFields g;
+  g.d = 0.25f;
+  g.scale[15] = -2;
+  g.q[255] = -32;
+  g.q[254] = 31;
+  const std::vector<uint8_t> q6 = pack_k_block(ggml::Q6_K, g);
+  ASSERT_TRUE(dequantize_blocks(DType::Q6_K, q6.data(), 1, out));
+  EXPECT_EQ(out[255], 16.0f);
+  EXPECT_EQ(out[254], -15.5f);
+  EXPECT_EQ(out[0], -0.0f);
 }
 
 }  // namespace

@@ -660,6 +660,107 @@ bool dequantize_blocks(DType t, const uint8_t* src, uint64_t nblocks, float* out
         for (int j = 0; j < 32; ++j) out[j] = float(int8_t(src[2 + j])) * d;
       }
       return true;
+    // The k-quants: 256-element super-blocks of 16 or 32-element sub-blocks, each with its own small
+    // integer scale (and min) that the fp16 super-block d (and dmin) multiply. The float expressions
+    // keep ggml's order of operations so that results are bit-equal to dequantize_row_*.
+    case DType::Q2_K:  // scales[16] (4-bit scale | 4-bit min << 4), qs[64], fp16 d, fp16 dmin
+      for (uint64_t b = 0; b < nblocks; ++b, src += 84, out += 256) {
+        const uint8_t* scales = src;
+        const float d = half_to_float(load_u16(src + 80)), dmin = half_to_float(load_u16(src + 82));
+        // Each 128-element half uses 32 bytes of qs; its four 32-element rows are the four 2-bit planes.
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t* qs = src + 16 + 32 * half;
+          for (int plane = 0; plane < 4; ++plane) {
+            for (int part = 0; part < 2; ++part) {  // two 16-element sub-blocks per plane
+              const uint8_t sc = scales[8 * half + 2 * plane + part];
+              const float dl = d * float(sc & 0x0f), ml = dmin * float(sc >> 4);
+              float* y = out + 128 * half + 32 * plane + 16 * part;
+              for (int l = 0; l < 16; ++l) y[l] = dl * float((qs[16 * part + l] >> (2 * plane)) & 3) - ml;
+            }
+          }
+        }
+      }
+      return true;
+    case DType::Q3_K: {  // hmask[32], qs[64], scales[12] (16 packed 6-bit scales), fp16 d
+      for (uint64_t b = 0; b < nblocks; ++b, src += 110, out += 256) {
+        const uint8_t *hmask = src, *packed = src + 96;
+        const float d = half_to_float(load_u16(src + 108));
+        // Scale i: low 4 bits from byte i % 8 (low nibble for i < 8, high for i >= 8), high 2 bits
+        // from byte 8 + i % 4 at bit 2 * (i / 4); stored biased by 32.
+        int scale[16];
+        for (int i = 0; i < 16; ++i) {
+          const int lo = i < 8 ? packed[i] & 0x0f : packed[i - 8] >> 4;
+          const int hi = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+          scale[i] = (lo | hi << 4) - 32;
+        }
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t* qs = src + 32 + 32 * half;
+          for (int plane = 0; plane < 4; ++plane) {
+            // hmask bit (4 * half + plane) of byte l is element l's third bit; a clear bit subtracts 4.
+            const uint8_t bit = uint8_t(1u << (4 * half + plane));
+            for (int part = 0; part < 2; ++part) {
+              const float dl = d * float(scale[8 * half + 2 * plane + part]);
+              float* y = out + 128 * half + 32 * plane + 16 * part;
+              for (int l = 0; l < 16; ++l) {
+                const int k = 16 * part + l;
+                const int q = ((qs[k] >> (2 * plane)) & 3) - ((hmask[k] & bit) ? 0 : 4);
+                y[l] = dl * float(q);
+              }
+            }
+          }
+        }
+      }
+      return true;
+    }
+    case DType::Q4_K:  // fp16 d, fp16 dmin, scales[12] (8 packed 6-bit scale/min pairs), qs[128]
+    case DType::Q5_K:  // as Q4_K, then qh[32] (fifth bits) before qs[128]
+      for (uint64_t b = 0, size = t == DType::Q4_K ? 144 : 176; b < nblocks; ++b, src += size, out += 256) {
+        const float d = half_to_float(load_u16(src)), dmin = half_to_float(load_u16(src + 2));
+        const uint8_t* packed = src + 4;
+        const uint8_t* qh = t == DType::Q5_K ? src + 16 : nullptr;
+        const uint8_t* qs = src + (t == DType::Q5_K ? 48 : 16);
+        for (int sub = 0; sub < 8; ++sub) {  // 32-element sub-blocks
+          // ggml's get_scale_min_k4: sub-blocks 0-3 use the low 6 bits of bytes 0-7; 4-7 take a
+          // nibble of bytes 8-11 plus the spare top 2 bits of bytes 0-7.
+          int sc, mn;
+          if (sub < 4) {
+            sc = packed[sub] & 63;
+            mn = packed[sub + 4] & 63;
+          } else {
+            sc = (packed[sub + 4] & 0x0f) | (packed[sub - 4] >> 6) << 4;
+            mn = (packed[sub + 4] >> 4) | (packed[sub] >> 6) << 4;
+          }
+          const float dl = d * float(sc), ml = dmin * float(mn);
+          // Sub-blocks 2k and 2k+1 share qs bytes 32k..32k+31: low nibbles, then high nibbles.
+          const uint8_t* q = qs + 32 * (sub / 2);
+          const int shift = 4 * (sub % 2);
+          for (int l = 0; l < 32; ++l) {
+            int v = (q[l] >> shift) & 0x0f;
+            if (qh && ((qh[l] >> sub) & 1)) v += 16;
+            out[32 * sub + l] = dl * float(v) - ml;
+          }
+        }
+      }
+      return true;
+    case DType::Q6_K:  // ql[128], qh[64], int8 scales[16], fp16 d
+      for (uint64_t b = 0; b < nblocks; ++b, src += 210, out += 256) {
+        const float d = half_to_float(load_u16(src + 208));
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t* ql = src + 64 * half;
+          const uint8_t* qh = src + 128 + 32 * half;
+          const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192 + 8 * half);
+          // Within a 128-element half, quarter r takes the low (r < 2) or high (r >= 2) nibbles of ql
+          // bytes 32 * (r % 2) onward, and bits 2r..2r+1 of qh; 16-element sub-blocks have a scale each.
+          for (int r = 0; r < 4; ++r) {
+            for (int l = 0; l < 32; ++l) {
+              const int lo = (ql[32 * (r % 2) + l] >> (4 * (r / 2))) & 0x0f;
+              const int q = (lo | ((qh[l] >> (2 * r)) & 3) << 4) - 32;
+              out[128 * half + 32 * r + l] = d * float(sc[2 * r + l / 16]) * float(q);
+            }
+          }
+        }
+      }
+      return true;
     default: return false;
   }
 }
