@@ -335,7 +335,6 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
                       const DecisionConfig& cfg, const ProgressFn& progress,
                       const std::function<bool()>& cancelled) {
   using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
   std::vector<RefIndex> index;
   for (const Fingerprint* f : refs) {
     RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), {}, {}};
@@ -567,7 +566,6 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
     out.components.push_back(std::move(cr));
   }
-  (void)t0;
   return out;
 }
 
