@@ -3,6 +3,8 @@
 // files are read (v3 may be big-endian; such files are refused with a hint).
 #include "gguf_internal.hpp"
 
+#include <evald/value.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -161,29 +163,6 @@ template <typename T>
 std::string number_text(T v) {
   char buf[64];
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-// A JSON string literal, for string elements in array text.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (uint8_t(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out += '"';
 }
 
 // A key or name as error messages show it: control characters escaped, so a message stays one line.
@@ -365,7 +344,7 @@ bool GgufParser::read_array(const std::string& key, std::string* text, Arrays* a
       if (strings) strings->emplace_back(str);
       if (inline_text) {
         if (i > 0) items += ", ";
-        items += et == ValueType::STRING ? quoted(str) : elem;
+        items += et == ValueType::STRING ? to_json(Value(std::string(str))) : elem;
       }
     }
   }
