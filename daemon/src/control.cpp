@@ -51,7 +51,8 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "pipeline.list", "pipeline.reload", "competition.create", "competition.list",
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
-                            "audit.list", "shutdown"};
+                            "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
+                            "shutdown"};
 
 }  // namespace
 
@@ -63,7 +64,8 @@ ControlApi::ControlApi(const DaemonConfig& config, Store& store, AuditLog& audit
       plugins_(plugins),
       engine_(engine),
       request_shutdown_(std::move(request_shutdown)),
-      started_ms_(now_ms()) {}
+      started_ms_(now_ms()),
+      intake_(store, audit) {}
 
 Status ControlApi::commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail) {
   return audit_.commit(b, actor, action, detail);
@@ -187,13 +189,20 @@ Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) 
   rr.round_info = **rrec;
   rr.pipeline = spec;
   rr.actor = actor;
+  // Barrier stages see the roster with names: score sheets name teams as people write them.
+  Array roster;
   if (auto* es = (*rrec)->find("entrants"); es && es->is_array())
     for (auto& e : es->as_array()) {
       auto erec = store_.get_value(Family::Entrants, *comp + "/" + e.as_string());
       if (!erec) return erec.status();
       if (!*erec) return Status::error("round roster names unknown entrant \"" + e.as_string() + "\"");
+      Value who;
+      who.set("id", (*erec)->get_string("id"));
+      who.set("name", (*erec)->get_string("name"));
+      roster.push_back(std::move(who));
       rr.entrants.push_back(**erec);
     }
+  rr.round_info.set("roster", std::move(roster));
   auto id = engine_.start_run(std::move(rr));
   if (!id) return id.status();
   Value r;
@@ -382,6 +391,27 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     if (!round.empty()) d.set("round", round);
     if (auto st = commit(b, actor, "entrant.add", d); !st) return st;
     return rec;
+  }
+  if (op.starts_with("intake.")) {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    auto round = need_id(req, "round");
+    if (!round) return round.status();
+    if (op == "intake.status") {
+      std::string ch = req.get_string("channel");
+      if (!ch.empty())
+        if (auto st = check_id("channel", ch); !st) return st;
+      return intake_.status(*comp, *round, ch);
+    }
+    auto channel = need_id(req, "channel");
+    if (!channel) return channel.status();
+    if (op == "intake.open") return intake_.open(*comp, *round, *channel, req.get_string("closes"), actor);
+    if (op == "intake.close") return intake_.close(*comp, *round, *channel, actor);
+    if (op == "intake.submit") {
+      auto* recs = req.find("records");
+      if (!recs) return Status::error("request field \"records\" (array) is required");
+      return intake_.submit(*comp, *round, *channel, *recs, actor);
+    }
   }
   if (op == "run.start") return run_start(req, actor);
   if (op == "run.status") {

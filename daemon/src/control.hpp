@@ -8,6 +8,7 @@
 #include "audit.hpp"
 #include "config.hpp"
 #include "engine.hpp"
+#include "intake.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
 #include "store.hpp"
@@ -66,6 +67,7 @@ class ControlApi {
   int64_t started_ms_;
   mutable std::mutex mu_;  // pipelines_ and read-modify-write of entity records
   std::map<std::string, std::shared_ptr<const PipelineSpec>> pipelines_;
+  Intake intake_;
 };
 
 class ControlServer {

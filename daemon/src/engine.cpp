@@ -120,6 +120,7 @@ struct HostCtx {
   fs::path data_dir;
   bool in_job = false;
   std::string run, key, log_tag;
+  std::string intake_scope;  // "<competition>/<round>/" of the job's run
   int64_t attempt = 0;
   uint64_t serial = 0;
   int64_t emitted = 0;
@@ -202,6 +203,18 @@ int host_kv_delete(evald_ctx* c, evald_bytes key) {
   return h.services->kv_del(kv_key(h, key)) ? EVALD_OK : EVALD_ERR_IO;
 }
 
+int host_intake_scan(evald_ctx* c, const char* channel, size_t len, evald_sink_fn sink, void* sink_ctx) {
+  auto& h = hc(c);
+  if (!h.in_job || h.intake_scope.empty()) return EVALD_ERR_INVALID;
+  std::string ch(channel, len);
+  if (!valid_id(ch)) return EVALD_ERR_INVALID;
+  auto st = h.services->intake_scan("r/" + h.intake_scope + ch + "/", [&](std::string_view v) {
+    sink(sink_ctx, {reinterpret_cast<const uint8_t*>(v.data()), v.size()});
+    return true;
+  });
+  return st ? EVALD_OK : EVALD_ERR_IO;
+}
+
 int host_cancelled(evald_ctx* c) {
   auto& h = hc(c);
   return h.in_job && h.services->cancelled(h.serial) ? 1 : 0;
@@ -243,7 +256,7 @@ const char* host_artifacts(evald_ctx* c) {
 
 const evald_host_api kHostApi = {EVALD_ABI_MAJOR, EVALD_ABI_MINOR, sizeof(evald_host_api), &host_log,
                                  &host_emit, &host_kv_get, &host_kv_put, &host_kv_delete, &host_cancelled,
-                                 &host_progress, &host_scratch, &host_artifacts};
+                                 &host_progress, &host_scratch, &host_artifacts, &host_intake_scan};
 
 }  // namespace
 
@@ -300,6 +313,7 @@ void run_worker(zmq::socket_t& sock, const WorkerIdentity& who, std::shared_ptr<
     job_ctx.in_job = true;
     job_ctx.run = f->get_string("run");
     job_ctx.key = f->get_string("key");
+    job_ctx.intake_scope = f->get_string("scope");
     job_ctx.attempt = f->get_int("attempt");
     job_ctx.serial = uint64_t(f->get_int("serial"));
     job_ctx.scratch.clear();
@@ -347,6 +361,9 @@ class ThreadServices : public WorkerServices {
   // the last writes to a power failure.
   Status kv_put(const std::string& key, std::string_view value) override { return store_.put(Family::PluginState, key, value, false); }
   Status kv_del(const std::string& key) override { return store_.del(Family::PluginState, key, false); }
+  Status intake_scan(const std::string& prefix, const std::function<bool(std::string_view)>& fn) override {
+    return store_.scan(Family::Intake, prefix, [&](std::string_view, std::string_view v) { return fn(v); });
+  }
   bool cancelled(uint64_t serial) override { return w_.cancel_serial.load() == serial; }
 
  private:
@@ -873,6 +890,27 @@ struct Engine::Broker {
                : Status::error("put without a value");
     } else if (op == "del") {
       st = eng.store_.del(Family::PluginState, key, false);
+    } else if (op == "intake_scan") {
+      // Paged: a reply carries up to kScanPageBytes; the worker asks again from "next".
+      constexpr size_t kScanPageBytes = 4u << 20;
+      if (!key.starts_with("r/")) {
+        st = Status::error("intake_scan outside the intake records");
+      } else {
+        Array values;
+        size_t bytes = 0;
+        std::string next;
+        st = eng.store_.scan(Family::Intake, key, [&](std::string_view k, std::string_view v) {
+          if (bytes >= kScanPageBytes) {
+            next = std::string(k);
+            return false;
+          }
+          values.push_back(Bytes(v.begin(), v.end()));
+          bytes += v.size();
+          return true;
+        }, f.get_string("from"));
+        r.set("values", std::move(values));
+        if (!next.empty()) r.set("next", next);
+      }
     } else {
       st = Status::error("unknown KV op \"" + op + "\"");
     }
@@ -1123,6 +1161,7 @@ struct Engine::Broker {
           f.set("attempt", j.attempt);
           f.set("serial", int64_t(++next_serial));
           f.set("barrier", srt.spec->per == Per::Round);
+          f.set("scope", run.record.get_string("competition") + "/" + run.record.get_string("round") + "/");
           f.set("body", std::move(*body));
           try {
             send_to(*idle->router, idle->id, f);

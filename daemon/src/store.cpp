@@ -11,7 +11,7 @@ namespace evald::daemon {
 namespace {
 const char* const kFamilyNames[] = {"meta",     "competitions", "rounds",   "entrants",
                                     "pipelines", "runs",        "jobs",     "messages",
-                                    "plugin_state", "audit",    "schedules"};
+                                    "plugin_state", "audit",    "schedules", "intake"};
 static_assert(std::size(kFamilyNames) == size_t(Family::kCount));
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }

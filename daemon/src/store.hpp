@@ -32,6 +32,7 @@ enum class Family {
   PluginState,
   Audit,
   Schedules,
+  Intake,
   kCount
 };
 

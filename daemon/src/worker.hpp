@@ -9,6 +9,7 @@
 #include <evald/value.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,9 @@ class WorkerServices {
   virtual Result<std::optional<std::string>> kv_get(const std::string& key) = 0;
   virtual Status kv_put(const std::string& key, std::string_view value) = 0;
   virtual Status kv_del(const std::string& key) = 0;
+  // Intake records under a full key prefix (see intake.hpp), in key order, until fn returns
+  // false.
+  virtual Status intake_scan(const std::string& prefix, const std::function<bool(std::string_view value)>& fn) = 0;
   // Whether the job dispatched with this serial should stop.
   virtual bool cancelled(uint64_t serial) = 0;
   // The next frame for the worker loop; false when the socket is gone.

@@ -54,6 +54,20 @@ class ProcessServices : public WorkerServices {
     auto r = call("del", key, nullptr);
     return r ? Status() : r.status();
   }
+  Status intake_scan(const std::string& prefix, const std::function<bool(std::string_view)>& fn) override {
+    std::string from;
+    while (true) {
+      auto r = call("intake_scan", prefix, nullptr, from);
+      if (!r) return r.status();
+      if (auto* vs = r->find("values"); vs && vs->is_array())
+        for (auto& v : vs->as_array()) {
+          if (!v.is_binary()) return Status::error("intake_scan reply holds a value that is not bytes");
+          if (!fn(std::string_view(reinterpret_cast<const char*>(v.as_binary().data()), v.as_binary().size()))) return {};
+        }
+      from = r->get_string("next");
+      if (from.empty()) return {};
+    }
+  }
   // The daemon ends a process whose job timed out; a drain ends it with SIGTERM.
   bool cancelled(uint64_t) override { return terminating_ != 0; }
 
@@ -69,11 +83,12 @@ class ProcessServices : public WorkerServices {
   static volatile std::sig_atomic_t terminating_;
 
  private:
-  Result<Value> call(const char* op, const std::string& key, const std::string_view* value) {
+  Result<Value> call(const char* op, const std::string& key, const std::string_view* value, const std::string& from = {}) {
     Value f;
     f.set("t", "KV");
     f.set("op", op);
     f.set("key", key);
+    if (!from.empty()) f.set("from", from);
     f.set("n", ++n_);
     if (value) f.set("value", Bytes(value->begin(), value->end()));
     Bytes b = msgpack::encode(f);

@@ -107,3 +107,78 @@ TEST_F(ControlTest, ShutdownIsRecordedThenRequested) {
   EXPECT_TRUE(call({{"op", "shutdown"}}).get_bool("ok"));
   EXPECT_TRUE(shutdown_);
 }
+
+TEST_F(ControlTest, IntakeStoresEachRecordOnceWhileItsWindowIsOpen) {
+  ASSERT_TRUE(call({{"op", "competition.create"}, {"id", "k"}}).get_bool("ok"));
+  ASSERT_TRUE(call({{"op", "pipeline.load"}, {"yaml", "name: demo\nstages:\n  - id: read\n    plugin: file-value\n"}}).get_bool("ok"));
+  ASSERT_TRUE(call({{"op", "round.create"}, {"competition", "k"}, {"id", "r1"}, {"pipeline", "demo"}}).get_bool("ok"));
+  auto vote = [](const std::string& id, const std::string& outcome) {
+    Value v;
+    v.set("id", id);
+    v.set("user", "u1");
+    v.set("a", "t1");
+    v.set("b", "t2");
+    v.set("outcome", outcome);
+    return v;
+  };
+  auto submit = [&](Array recs) {
+    return call({{"op", "intake.submit"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}, {"records", Value(std::move(recs))}});
+  };
+  auto never = submit({vote("v1", "A")});
+  EXPECT_NE(never.get_string("error").find("was never opened"), std::string::npos) << to_json(never);
+  EXPECT_NE(call({{"op", "intake.open"}, {"competition", "k"}, {"round", "r9"}, {"channel", "votes"}}).get_string("error").find("no round"),
+            std::string::npos);
+  EXPECT_NE(call({{"op", "intake.open"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}, {"closes", "2020-01-01T00:00:00Z"}})
+                .get_string("error").find("already past"), std::string::npos);
+  ASSERT_TRUE(call({{"op", "intake.open"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}}).get_bool("ok"));
+  EXPECT_NE(call({{"op", "intake.open"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}}).get_string("error").find("already open"),
+            std::string::npos);
+
+  Value no_id;
+  no_id.set("user", "u1");
+  Value spoofed = vote("v4", "B");
+  spoofed.set("received_at", "2020-01-01T00:00:00Z");
+  auto r = submit({vote("v1", "A"), vote("v2", "tie"), vote("v1", "A"), vote("v2", "B"), no_id, Value(3), spoofed, vote("bad/id", "A")});
+  ASSERT_TRUE(r.get_bool("ok")) << to_json(r);
+  auto& res = *r.find("result");
+  EXPECT_EQ(res.get_int("accepted"), 2);
+  EXPECT_EQ(res.get_int("duplicates"), 1) << "v1 again with the same content";
+  auto& rej = res.find("rejected")->as_array();
+  ASSERT_EQ(rej.size(), 5u) << to_json(res);
+  EXPECT_EQ(rej[0].get_int("index"), 3);
+  EXPECT_NE(rej[0].get_string("reason").find("other content"), std::string::npos);
+  EXPECT_NE(rej[1].get_string("reason").find("no string \"id\""), std::string::npos);
+  EXPECT_NE(rej[2].get_string("reason").find("not a map"), std::string::npos);
+  EXPECT_NE(rej[3].get_string("reason").find("set by the daemon"), std::string::npos);
+  EXPECT_NE(rej[4].get_string("reason").find("printable ASCII"), std::string::npos);
+
+  // A resent batch changes nothing; a changed record under a used id is refused.
+  auto again = submit({vote("v1", "A"), vote("v2", "tie"), vote("v2", "A")});
+  EXPECT_EQ(again.find("result")->get_int("accepted"), 0);
+  EXPECT_EQ(again.find("result")->get_int("duplicates"), 2);
+  EXPECT_EQ(again.find("result")->get_int("count"), 2);
+  auto stored = store_->get_value(Family::Intake, intake_record_prefix("k", "r1", "votes") + "v2");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->get_string("outcome"), "tie");
+  EXPECT_FALSE((*stored)->get_string("received_at").empty());
+
+  auto st = call({{"op", "intake.status"}, {"competition", "k"}, {"round", "r1"}});
+  ASSERT_EQ(st.find("result")->as_array().size(), 1u);
+  EXPECT_EQ(st.find("result")->as_array()[0].get_int("count"), 2);
+  EXPECT_EQ(st.find("result")->as_array()[0].get_string("state"), "open");
+
+  ASSERT_TRUE(call({{"op", "intake.close"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}}).get_bool("ok"));
+  auto late = submit({vote("v3", "A")});
+  EXPECT_NE(late.get_string("error").find("is closed"), std::string::npos) << to_json(late);
+  EXPECT_NE(call({{"op", "intake.close"}, {"competition", "k"}, {"round", "r1"}, {"channel", "votes"}}).get_string("error").find("not open"),
+            std::string::npos);
+
+  std::string actions;
+  (void)store_->scan(Family::Audit, "", [&](std::string_view, std::string_view raw) {
+    if (auto v = msgpack::decode(raw)) actions += v->get_string("action") + " ";
+    return true;
+  });
+  EXPECT_NE(actions.find("intake.open intake.submit intake.close"), std::string::npos)
+      << "one audited submit (the resend stored nothing): " << actions;
+  EXPECT_TRUE(audit_->verify().ok);
+}

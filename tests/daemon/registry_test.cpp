@@ -28,8 +28,8 @@ TEST(PluginRegistry, BadLibrariesAreReportedAndSkipped) {
   EXPECT_TRUE(r.find("file-value")) << "good plugins still load";
   std::string all;
   for (auto& e : r.errors()) all += e.error + "\n";
-  EXPECT_NE(all.find("test-abi-major.so: plugin is built for evald SDK ABI 2.0, this daemon speaks ABI 1.0"), std::string::npos) << all;
-  EXPECT_NE(all.find("test-abi-minor.so: plugin is built for evald SDK ABI 1.1, newer than this daemon's ABI 1.0"), std::string::npos) << all;
+  EXPECT_NE(all.find("test-abi-major.so: plugin is built for evald SDK ABI 2.0, this daemon speaks ABI 1.1"), std::string::npos) << all;
+  EXPECT_NE(all.find("test-abi-minor.so: plugin is built for evald SDK ABI 1.2, newer than this daemon's ABI 1.1"), std::string::npos) << all;
   EXPECT_NE(all.find("test-no-entry.so: missing symbol evald_plugin_entry"), std::string::npos) << all;
   EXPECT_NE(all.find("garbage.so: cannot load shared library"), std::string::npos) << all;
   EXPECT_NE(all.find("does-not-exist: plugin directory does not exist"), std::string::npos) << all;

@@ -1,4 +1,4 @@
-// fuzz_json: evald::prov::parse_json on arbitrary bytes, under the default depth limit and a
+// fuzz_json: evald::text::parse_json on arbitrary bytes, under the default depth limit and a
 // tight one. Properties checked when a parse succeeds:
 //   * every string and key is valid UTF-8 (checked by a decoder here) and no object repeats a key;
 //   * each value's offset points at a byte that starts a value of its type;
@@ -20,9 +20,9 @@
 #include <string_view>
 #include <unordered_set>
 
-using evald::prov::Json;
-using evald::prov::JsonError;
-using evald::prov::parse_json;
+using evald::text::Json;
+using evald::text::JsonError;
+using evald::text::parse_json;
 
 namespace {
 

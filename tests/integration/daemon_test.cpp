@@ -134,7 +134,7 @@ TEST(Daemon, BrokenPluginsAreListedAndDoNotStopTheDaemon) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("file-value"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("broken.so: cannot load shared library"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ABI 2.0, this daemon speaks ABI 1.0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ABI 2.0, this daemon speaks ABI 1.1"), std::string::npos) << r.out;
   auto h = d.ctl("plugin help file-value");
   EXPECT_NE(h.out.find("scale (number, default 1)"), std::string::npos) << h.out;
 }

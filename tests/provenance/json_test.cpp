@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace evald::prov {
+namespace evald::text {
 namespace {
 
 Json parsed(std::string_view text, int max_depth = 64) {
@@ -309,4 +309,4 @@ TEST(JsonTest, FirstErrorWins) {
 }
 
 }  // namespace
-}  // namespace evald::prov
+}  // namespace evald::text

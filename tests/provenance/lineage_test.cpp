@@ -17,6 +17,7 @@
 
 namespace fs = std::filesystem;
 using namespace evald::prov;
+using namespace evald::text;
 using evald::Value;
 
 namespace {

@@ -44,6 +44,7 @@
 
 namespace fs = std::filesystem;
 using namespace evald::prov;
+using namespace evald::text;
 using evald::Value;
 
 #include "bench_cli.hpp"

@@ -1,6 +1,8 @@
 // evalctl: the operator's command line for a running evald, over the control API.
 #include <evald/value.hpp>
 
+#include "records.hpp"
+
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -58,6 +62,10 @@ Commands:
   run status RUN [--jobs]                 per-stage counters (and every job)
   run wait RUN [--timeout S]              wait until the run ends; exit 4 if any job failed
   run outputs RUN [--stage STAGE]         messages the run's jobs emitted
+  intake open COMP ROUND CHANNEL [--closes TIME]   let records (votes, score rows) in
+  intake submit COMP ROUND CHANNEL FILE...         send records from CSV, JSON or JSONL files
+  intake close COMP ROUND CHANNEL
+  intake status COMP ROUND [CHANNEL]
   audit verify                            check the audit log's hash chain
   audit list [--from N] [--limit N]
   shutdown                                drain in-flight jobs and stop the daemon
@@ -92,6 +100,10 @@ const std::vector<Command> kCommands = {
     {{"run", "status"}, "evalctl run status RUN [--jobs]", "Shows a run's per-stage counters (in, out, queued, running, done, failed, skipped, retried); --jobs lists every job with its error."},
     {{"run", "wait"}, "evalctl run wait RUN [--timeout S]", "Waits until the run ends, showing progress. Exit 0 when every job succeeded, 4 when some failed, 1 on timeout."},
     {{"run", "outputs"}, "evalctl run outputs RUN [--stage STAGE]", "Prints the messages a run's jobs emitted."},
+    {{"intake", "open"}, "evalctl intake open COMP ROUND CHANNEL [--closes TIME]", "Opens a round's intake window for a channel (e.g. user-votes): records can then be submitted until it is closed or until --closes (ISO 8601, e.g. 2026-12-01T18:00:00Z)."},
+    {{"intake", "close"}, "evalctl intake close COMP ROUND CHANNEL", "Closes an intake window; records already stored stay, later submissions are refused."},
+    {{"intake", "status"}, "evalctl intake status COMP ROUND [CHANNEL]", "Shows a round's intake windows: state, who opened them, when they close, records stored."},
+    {{"intake", "submit"}, "evalctl intake submit COMP ROUND CHANNEL FILE... [--batch N]", "Sends records from CSV (header row), JSON (array of objects) or JSONL files, or JSONL on stdin as -, in batches of N (default 1000). Every record needs an id; a record sent again is counted as a duplicate, never stored twice. Exit 1 when any record was rejected; each is listed with its file and line."},
     {{"audit", "verify"}, "evalctl audit verify", "Walks the audit log's hash chain; exit 1 and the first bad entry if it was altered."},
     {{"audit", "list"}, "evalctl audit list [--from N] [--limit N]", "Prints audit entries: who did what, when."},
     {{"shutdown"}, "evalctl shutdown", "Asks the daemon to drain in-flight jobs and stop."},
@@ -497,6 +509,99 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     rows_of(r, {"seq", "time", "actor", "action", "detail"});
     return kOk;
   }
+  if (name == "intake open" || name == "intake close" || name == "intake status") {
+    need(o, name == "intake status" ? 2 : 3, cmd, c);
+    req.set("competition", o.pos[0]);
+    req.set("round", o.pos[1]);
+    if (o.pos.size() > 2) req.set("channel", o.pos[2]);
+    if (o.has("--closes")) req.set("closes", o.get("--closes"));
+    auto r = simple(name == "intake open" ? "intake.open" : name == "intake close" ? "intake.close" : "intake.status");
+    if (o.json) return print_json(r), kOk;
+    if (name == "intake status") {
+      rows_of(r, {"channel", "state", "count", "opened", "opened_by", "closes", "closed"});
+    } else {
+      std::printf("intake %s of %s/%s is %s%s (%lld records stored)\n", r.get_string("channel").c_str(), o.pos[0].c_str(),
+                  o.pos[1].c_str(), r.get_string("state").c_str(),
+                  r.get_string("closes").empty() ? "" : (" until " + r.get_string("closes")).c_str(), (long long)r.get_int("count"));
+    }
+    return kOk;
+  }
+  if (name == "intake submit") {
+    need(o, 4, cmd, c);
+    size_t batch = 1000;
+    if (o.has("--batch")) {
+      try {
+        batch = size_t(std::clamp(std::stol(o.get("--batch")), 1L, 10000L));
+      } catch (...) {
+        c.die(kUsage, "--batch expects a number of records (1-10000)");
+      }
+    }
+    int64_t accepted = 0, duplicates = 0, rejected = 0, count = 0;
+    Array rejections;
+    for (size_t fi = 3; fi < o.pos.size(); ++fi) {
+      const std::string& path = o.pos[fi];
+      auto file = path == "-" ? evald::text::parse_records(std::string(std::istreambuf_iterator<char>(std::cin), {}), "<stdin>", "jsonl")
+                              : evald::text::read_records(path);
+      if (!file) c.die(kFailed, file.error());
+      auto& recs = file->records;
+      for (size_t at = 0; at < recs.size(); at += batch) {
+        size_t end = std::min(recs.size(), at + batch);
+        Array records;
+        std::vector<size_t> sent;  // index in recs of each record sent
+        for (size_t i = at; i < end; ++i) {
+          if (!recs[i].defect.empty()) {
+            ++rejected;
+            Value x;
+            x.set("where", file->path + ":" + std::to_string(recs[i].line));
+            x.set("reason", recs[i].defect);
+            rejections.push_back(std::move(x));
+            continue;
+          }
+          records.push_back(recs[i].fields);
+          sent.push_back(i);
+        }
+        Value rq;
+        rq.set("op", "intake.submit");
+        rq.set("competition", o.pos[0]);
+        rq.set("round", o.pos[1]);
+        rq.set("channel", o.pos[2]);
+        rq.set("records", std::move(records));
+        auto r = c.call(rq);
+        accepted += r.get_int("accepted");
+        duplicates += r.get_int("duplicates");
+        count = r.get_int("count");
+        if (auto* rj = r.find("rejected"); rj && rj->is_array())
+          for (auto& x : rj->as_array()) {
+            ++rejected;
+            size_t idx = size_t(x.get_int("index"));
+            Value y;
+            y.set("where", file->path + ":" + std::to_string(idx < sent.size() ? recs[sent[idx]].line : 0));
+            y.set("id", x.get_string("id"));
+            y.set("reason", x.get_string("reason"));
+            rejections.push_back(std::move(y));
+          }
+        if (!o.json && isatty(fileno(stderr)))
+          std::fprintf(stderr, "\r%s %zu/%zu records of %s", bar(double(end), double(recs.size())).c_str(), end, recs.size(), path.c_str());
+      }
+      if (!o.json && isatty(fileno(stderr))) std::fprintf(stderr, "\n");
+    }
+    Value out;
+    out.set("accepted", accepted);
+    out.set("duplicates", duplicates);
+    out.set("rejected", rejected);
+    out.set("count", count);
+    out.set("rejections", std::move(rejections));
+    if (o.json) {
+      print_json(out);
+    } else {
+      std::printf("%lld accepted, %lld duplicates (already stored), %lld rejected; %lld records in %s\n", (long long)accepted,
+                  (long long)duplicates, (long long)rejected, (long long)count, o.pos[2].c_str());
+      for (auto& x : out.find("rejections")->as_array())
+        std::printf("  rejected %s%s: %s\n", x.get_string("where").c_str(),
+                    x.get_string("id").empty() ? "" : (" (id " + x.get_string("id") + ")").c_str(), x.get_string("reason").c_str());
+    }
+    return rejected ? kFailed : kOk;
+  }
   if (name == "shutdown") {
     auto r = simple("shutdown");
     if (o.json) return print_json(r), kOk;
@@ -513,7 +618,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -567,7 +672,8 @@ int main(int argc, char** argv) {
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
       {"competition create", {"--name"}}, {"round create", {"--pipeline"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
-      {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}};
+      {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
+      {"intake submit", {"--batch"}}};
   std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];
   for (auto& [f, _] : o.flags) {
     if (f == "--data-dir" || f == "--socket" || f == "--timeout") continue;

@@ -12,6 +12,10 @@
 
 namespace evald::prov {
 
+using text::Json;
+using text::JsonError;
+using text::parse_json;
+
 namespace fs = std::filesystem;
 
 namespace {

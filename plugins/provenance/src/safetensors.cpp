@@ -11,6 +11,10 @@
 
 namespace evald::prov {
 
+using text::Json;
+using text::JsonError;
+using text::parse_json;
+
 namespace {
 
 constexpr uint64_t kMaxHeader = 100'000'000;

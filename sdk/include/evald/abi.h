@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 #define EVALD_ABI_MAJOR 1
-#define EVALD_ABI_MINOR 0
+#define EVALD_ABI_MINOR 1
 
 /* The name under which a plugin library exports its entry point (see EVALD_PLUGIN). */
 #define EVALD_PLUGIN_ENTRY "evald_plugin_entry"
@@ -84,6 +84,11 @@ typedef struct evald_host_api {
    * removed after the job, artifacts are kept with the run. */
   const char* (*scratch_dir)(evald_ctx* ctx);
   const char* (*artifact_dir)(evald_ctx* ctx);
+  /* Since ABI 1.1. Records streamed in through the control API (`evalctl intake submit`) for
+   * the job's round on one channel: sink is called once per record (a msgpack map with its
+   * "id" and the daemon's "received_at"), in id order. EVALD_ERR_INVALID outside a job,
+   * EVALD_ERR_IO when the store cannot be read. A plugin checks struct_size before calling. */
+  int (*intake_scan)(evald_ctx* ctx, const char* channel, size_t channel_len, evald_sink_fn sink, void* sink_ctx);
 } evald_host_api;
 
 /* What a plugin library exports. All strings are static, NUL-terminated, UTF-8.

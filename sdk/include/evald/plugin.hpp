@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -70,6 +71,30 @@ class Context {
   }
   Status kv_delete(std::string_view key) {
     return host_->kv_delete(ctx_, span(key)) == EVALD_OK ? Status() : Status::error("kv_delete failed");
+  }
+
+  // Calls fn with each record streamed in for this job's round on channel (see
+  // evald_host_api::intake_scan), in id order, until fn fails. An error when the daemon
+  // predates intake (ABI 1.0), outside a job, or when a record does not decode.
+  template <class F>
+  Status intake(std::string_view channel, F&& fn) {
+    if (host_->struct_size < offsetof(evald_host_api, intake_scan) + sizeof(host_->intake_scan) || !host_->intake_scan)
+      return Status::error("the daemon does not offer intake (ABI " + std::to_string(host_->abi_major) + "." +
+                           std::to_string(host_->abi_minor) + "; 1.1 needed)");
+    struct Sink {
+      F* fn;
+      Status st;
+    } s{&fn, {}};
+    auto sink = [](void* p, evald_bytes v) {
+      auto& sk = *static_cast<Sink*>(p);
+      if (!sk.st) return;
+      auto rec = msgpack::decode(v.data, v.size);
+      sk.st = rec ? (*sk.fn)(*rec) : Status::error("intake record does not decode: " + rec.error());
+    };
+    int rc = host_->intake_scan(ctx_, channel.data(), channel.size(), sink, &s);
+    if (!s.st) return s.st;
+    if (rc != EVALD_OK) return Status::error("intake of channel \"" + std::string(channel) + "\" unavailable (rc " + std::to_string(rc) + ")");
+    return {};
   }
 
   bool cancelled() const { return host_->cancelled(ctx_) != 0; }

@@ -72,6 +72,12 @@ class PluginHarness {
   std::map<std::string, Bytes>& kv() { return kv_; }
   const std::vector<std::pair<double, double>>& progress() const { return progress_; }
   const std::filesystem::path& artifact_dir() const { return scratch_; }
+  // Records the daemon would hold for the round's intake channel (evalctl intake submit);
+  // the plugin reads them in id order through Context::intake. record needs a string "id".
+  void add_intake(const std::string& channel, Value record) {
+    std::string id = record.get_string("id");
+    intake_[channel][id] = msgpack::encode(record);
+  }
 
   // A per-entrant job for entrant id with the given submission fields.
   static Job entrant_job(const std::string& entrant, Value submission = Map{}, std::vector<Message> inputs = {}) {
@@ -125,7 +131,7 @@ class PluginHarness {
     scratch_ = tmpl;
     scratch_str_ = scratch_.string();
     host_ = {EVALD_ABI_MAJOR, EVALD_ABI_MINOR, sizeof(evald_host_api), &h_log, &h_emit, &h_kv_get,
-             &h_kv_put, &h_kv_delete, &h_cancelled, &h_progress, &h_dir, &h_dir};
+             &h_kv_put, &h_kv_delete, &h_cancelled, &h_progress, &h_dir, &h_dir, &h_intake_scan};
   }
 
   Result<std::vector<Message>> run(const Job& job, bool barrier) {
@@ -174,6 +180,14 @@ class PluginHarness {
   static int h_cancelled(evald_ctx* c) { return of(c).h->cancelled_ ? 1 : 0; }
   static void h_progress(evald_ctx* c, double done, double total) { of(c).h->progress_.emplace_back(done, total); }
   static const char* h_dir(evald_ctx* c) { return of(c).h->scratch_str_.c_str(); }
+  static int h_intake_scan(evald_ctx* c, const char* channel, size_t len, evald_sink_fn sink, void* sink_ctx) {
+    auto& ctx = of(c);
+    if (!ctx.in_job) return EVALD_ERR_INVALID;
+    auto it = ctx.h->intake_.find(std::string(channel, len));
+    if (it == ctx.h->intake_.end()) return EVALD_OK;
+    for (auto& [_, rec] : it->second) sink(sink_ctx, {rec.data(), rec.size()});
+    return EVALD_OK;
+  }
 
   std::shared_ptr<boost::dll::shared_library> lib_;
   const evald_plugin_api* api_ = nullptr;
@@ -182,6 +196,7 @@ class PluginHarness {
   Ctx plugin_ctx_{};
   std::vector<std::string> logs_;
   std::map<std::string, Bytes> kv_;
+  std::map<std::string, std::map<std::string, Bytes>> intake_;
   std::vector<std::pair<double, double>> progress_;
   std::filesystem::path scratch_;
   std::string scratch_str_;

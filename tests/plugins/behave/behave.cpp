@@ -22,6 +22,8 @@ class Behave : public evald::Plugin {
         .def(0)
         .min(0)
         .max(600000)
+        .string("intake", "report the ids of the round's intake records on this channel in every output (empty: none)")
+        .def("")
         .integer("emit", "messages to emit per job")
         .def(1)
         .min(0)
@@ -34,7 +36,7 @@ class Behave : public evald::Plugin {
   }
 
   Behave(const Value& config, evald::Context&)
-      : mode_(config.get_string("mode")), sleep_ms_(config.get_int("sleep_ms")), emit_(config.get_int("emit")) {
+      : mode_(config.get_string("mode")), intake_(config.get_string("intake")), sleep_ms_(config.get_int("sleep_ms")), emit_(config.get_int("emit")) {
     if (auto* o = config.find("only"))
       for (auto& e : o->as_array()) only_.push_back(e.as_string());
   }
@@ -64,6 +66,16 @@ class Behave : public evald::Plugin {
     }
     if (mode == "hang_hard") std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
     // Deterministic output: a function of the job's identity and inputs only.
+    evald::Array intake_ids;
+    int64_t intake_bytes = 0;
+    if (!intake_.empty()) {
+      auto st = ctx.intake(intake_, [&](const Value& rec) {
+        intake_ids.push_back(rec.get_string("id"));
+        intake_bytes += int64_t(rec.get_string("blob").size());
+        return Status();
+      });
+      if (!st) return st;
+    }
     double in_sum = 0;
     for (auto& m : job.inputs) in_sum += m.payload.get_double("value");
     for (int64_t i = 0; i < emit_; ++i) {
@@ -74,13 +86,17 @@ class Behave : public evald::Plugin {
       p.set("inputs", int64_t(job.inputs.size()));
       p.set("failed_upstream", int64_t(job.failed_upstream.size()));
       p.set("value", in_sum + 1.0);
+      if (!intake_.empty()) {
+        p.set("intake_ids", intake_ids);
+        p.set("intake_bytes", intake_bytes);
+      }
       ctx.progress(double(i + 1), double(emit_));
       if (auto st = ctx.emit("value", p); !st) return st;
     }
     return {};
   }
 
-  std::string mode_;
+  std::string mode_, intake_;
   int64_t sleep_ms_, emit_;
   std::vector<std::string> only_;
 };

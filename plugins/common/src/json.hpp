@@ -1,6 +1,6 @@
-// A strict JSON reader for the files that travel with weights (safetensors headers, index,
-// config and tokenizer files). Errors carry the byte offset; objects keep their key order and
-// duplicate keys are an error, as the safetensors reference implementation requires.
+// A strict JSON reader for outside input (safetensors headers, model config and tokenizer
+// files, score sheets, vote files). Errors carry the byte offset; objects keep their key order
+// and duplicate keys are an error, as the safetensors reference implementation requires.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace evald::prov {
+namespace evald::text {
 
 class Json {
  public:
@@ -57,4 +57,4 @@ struct JsonError {
 // `max_depth`. Thread-safe.
 bool parse_json(std::string_view text, Json* out, JsonError* err, int max_depth = 64);
 
-}  // namespace evald::prov
+}  // namespace evald::text

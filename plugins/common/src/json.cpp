@@ -6,7 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
-namespace evald::prov {
+namespace evald::text {
 
 const Json* Json::find(std::string_view key) const {
   if (type_ != Type::Object) return nullptr;
@@ -320,4 +320,4 @@ bool parse_json(std::string_view text, Json* out, JsonError* err, int max_depth)
   return JsonParser(text, max_depth).parse(out, err);
 }
 
-}  // namespace evald::prov
+}  // namespace evald::text
