@@ -64,7 +64,8 @@ std::optional<BtFit> fit_bradley_terry(const PairCounts& c, double prior, double
   return fit;
 }
 
-BtInterval bootstrap_bradley_terry(const PairCounts& c, uint32_t resamples, uint64_t seed, double prior) {
+BtDraws bootstrap_draws(const PairCounts& c, uint32_t resamples, uint64_t seed, double prior,
+                        const std::function<bool(uint32_t)>& keep_going) {
   size_t n = c.size();
   // Cells: (i beat j) for i != j, and ties for i < j.
   struct Cell {
@@ -79,9 +80,8 @@ BtInterval bootstrap_bradley_terry(const PairCounts& c, uint32_t resamples, uint
       if (i < j && c.ties(i, j)) cells.push_back({i, j, Outcome::Tie, c.ties(i, j)});
     }
   uint64_t total = c.total();
-  BtInterval out;
-  out.resamples = resamples;
-  std::vector<std::vector<double>> draws(n);
+  BtDraws out;
+  out.strength.reserve(resamples);
   std::mt19937_64 rng(seed);
   for (uint32_t r = 0; r < resamples; ++r) {
     // Multinomial(total, cell shares) as a chain of binomials.
@@ -95,24 +95,39 @@ BtInterval bootstrap_bradley_terry(const PairCounts& c, uint32_t resamples, uint
       left -= x;
       if (x) pc.add(cells[k].a, cells[k].b, cells[k].o, x);
     }
-    auto fit = fit_bradley_terry(pc, prior);
-    if (!fit) {
-      ++out.failed;
-      continue;
+    ++out.resamples;
+    if (auto fit = fit_bradley_terry(pc, prior)) out.strength.push_back(std::move(fit->strength));
+    else ++out.failed;
+    if (keep_going && !keep_going(r + 1)) {
+      out.stopped = true;
+      break;
     }
-    for (size_t i = 0; i < n; ++i) draws[i].push_back(fit->strength[i]);
   }
-  for (size_t i = 0; i < n; ++i) {
-    auto& d = draws[i];
-    if (d.empty()) {
-      out.lo.push_back(std::numeric_limits<double>::quiet_NaN());
-      out.hi.push_back(std::numeric_limits<double>::quiet_NaN());
-      continue;
-    }
-    std::sort(d.begin(), d.end());
-    auto q = [&](double f) { return d[std::min(d.size() - 1, size_t(f * double(d.size() - 1) + 0.5))]; };
-    out.lo.push_back(q(0.025));
-    out.hi.push_back(q(0.975));
+  return out;
+}
+
+std::pair<double, double> percentile_interval(std::vector<double> d, double level) {
+  if (d.empty()) return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  std::sort(d.begin(), d.end());
+  auto q = [&](double f) { return d[std::min(d.size() - 1, size_t(f * double(d.size() - 1) + 0.5))]; };
+  // The default level uses the literals, so the ranks are those bootstrap_bradley_terry always took.
+  if (level == 0.95) return {q(0.025), q(0.975)};
+  double tail = (1 - level) / 2;
+  return {q(tail), q(1 - tail)};
+}
+
+BtInterval bootstrap_bradley_terry(const PairCounts& c, uint32_t resamples, uint64_t seed, double prior) {
+  BtDraws draws = bootstrap_draws(c, resamples, seed, prior);
+  BtInterval out;
+  out.resamples = draws.resamples;
+  out.failed = draws.failed;
+  for (size_t i = 0; i < c.size(); ++i) {
+    std::vector<double> d;
+    d.reserve(draws.strength.size());
+    for (auto& s : draws.strength) d.push_back(s[i]);
+    auto [lo, hi] = percentile_interval(std::move(d));
+    out.lo.push_back(lo);
+    out.hi.push_back(hi);
   }
   return out;
 }

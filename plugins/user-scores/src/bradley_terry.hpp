@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace evald::scores {
@@ -46,6 +48,22 @@ struct BtInterval {
 
 // Percentile bootstrap: `resamples` multinomial resamples of the votes (fixed seed), refitted.
 BtInterval bootstrap_bradley_terry(const PairCounts& c, uint32_t resamples, uint64_t seed, double prior = 0.0);
+
+// The bootstrap's refitted strengths themselves, one vector per resample that has an MLE, so
+// that intervals can be taken on functions of them (win probabilities, points). keep_going,
+// when given, is called after every resample with the number done; false stops the loop early
+// (cancellation) and sets `stopped`. bootstrap_bradley_terry is this plus percentile_interval.
+struct BtDraws {
+  std::vector<std::vector<double>> strength;
+  uint32_t resamples = 0, failed = 0;
+  bool stopped = false;
+};
+BtDraws bootstrap_draws(const PairCounts& c, uint32_t resamples, uint64_t seed, double prior = 0.0,
+                        const std::function<bool(uint32_t)>& keep_going = {});
+
+// The 2.5% and 97.5% percentiles of v by the nearest-rank rule the bootstrap uses (95% level;
+// `level` picks another). NaN both when v is empty.
+std::pair<double, double> percentile_interval(std::vector<double> v, double level = 0.95);
 
 // Win rate of i over j (ties half), NaN when they never met.
 double win_rate(const PairCounts& c, size_t i, size_t j);
