@@ -92,7 +92,9 @@ Status ControlApi::load_pipelines() {
       return true;
     }
     std::lock_guard lock(mu_);
-    pipelines_[spec->name] = std::make_shared<const PipelineSpec>(std::move(*spec));
+    // The name is read before the spec is moved from (the right side of = goes first).
+    std::string name = spec->name;
+    pipelines_[name] = std::make_shared<const PipelineSpec>(std::move(*spec));
     return true;
   });
   for (auto& path : config_.pipelines) {

@@ -182,3 +182,16 @@ TEST_F(ControlTest, IntakeStoresEachRecordOnceWhileItsWindowIsOpen) {
       << "one audited submit (the resend stored nothing): " << actions;
   EXPECT_TRUE(audit_->verify().ok);
 }
+
+// A restarted daemon found its stored pipelines under an empty name (the spec was moved
+// from before its name was read), so no round could start after a restart.
+TEST_F(ControlTest, StoredPipelinesComeBackUnderTheirNames) {
+  ASSERT_TRUE(call({{"op", "pipeline.load"}, {"yaml", "name: demo\nstages:\n  - id: read\n    plugin: file-value\n"}}).get_bool("ok"));
+  ControlApi again(config_, *store_, *audit_, plugins_, *engine_, [] {});
+  ASSERT_TRUE(again.load_pipelines().ok());
+  Value req;
+  req.set("op", "pipeline.list");
+  auto r = again.handle(req);
+  ASSERT_EQ(r.find("result")->as_array().size(), 1u) << to_json(r);
+  EXPECT_EQ(r.find("result")->as_array()[0].get_string("name"), "demo");
+}

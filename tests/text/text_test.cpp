@@ -127,3 +127,14 @@ TEST(Time, Iso8601) {
   EXPECT_FALSE(evald::parse_utc_time("2026-11-26T10:00:00Zjunk"));
   EXPECT_EQ(evald::format_utc_time(1795687200250), "2026-11-26T10:00:00.250Z");
 }
+
+// Found by fuzz_csv: a trailing comma added a field past the limit unchecked.
+TEST(Csv, TrailingEmptyFieldCountsTowardsTheLimit) {
+  std::vector<CsvRecord> out;
+  CsvError e;
+  EXPECT_FALSE(parse_csv("a,b,c,", &out, &e, 3));
+  EXPECT_NE(e.message.find("more than 3 fields"), std::string::npos);
+  EXPECT_TRUE(parse_csv("a,b,", &out, &e, 3));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fields.size(), 3u);
+}

@@ -94,8 +94,12 @@ bool parse_csv(std::string_view text, std::vector<CsvRecord>* out, CsvError* err
         record_done = true;
       } else if (text[i] == ',') {
         ++i;
-        if (i >= n) rec.fields.emplace_back();  // "a," ends with an empty field
-        if (i >= n) record_done = true;
+        if (i >= n) {
+          rec.fields.emplace_back();  // "a," ends with an empty field
+          if (rec.fields.size() > max_fields)
+            return fail(rec.line, i, "record has more than " + std::to_string(max_fields) + " fields");
+          record_done = true;
+        }
       } else {
         i += text[i] == '\r' ? 2 : 1;
         if (i > n) i = n;
