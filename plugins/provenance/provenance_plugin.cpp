@@ -6,12 +6,11 @@
 // history. The full report is also written as JSON into the job's artifact directory.
 #include <evald/plugin.hpp>
 
-#include <sodium.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "library.hpp"
+#include "records.hpp"
 #include "report.hpp"
 
 namespace fs = std::filesystem;
@@ -24,14 +23,6 @@ evald::Result<std::vector<evald::prov::Fingerprint>> load_library(const std::str
   auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
   if (!lib) return lib.status();
   return (*lib)->load_all();
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  std::string s;
-  for (unsigned char c : h) s += "0123456789abcdef"[c >> 4], s += "0123456789abcdef"[c & 15];
-  return s;
 }
 
 // The verdicts without per-tensor detail, for the message; the detail is in the artifact.
@@ -157,7 +148,7 @@ class Provenance : public evald::Plugin {
     Value msg = summary(report);
     msg.set("entrant", job.envelope.entrant);
     msg.set("report_file", file.string());
-    msg.set("report_sha256", sha256_hex(json));
+    msg.set("report_sha256", evald::text::sha256_hex(json));
     const Value* g = report.find("gate");
     ctx.info("gate " + (g ? g->get_string("result") : std::string("?")) + ": " + (g ? g->get_string("reason") : std::string()));
     return ctx.emit(config_.get_string("kind"), msg);
