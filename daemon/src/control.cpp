@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace evald::daemon {
@@ -205,6 +206,26 @@ Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) 
       rr.entrants.push_back(**erec);
     }
   rr.round_info.set("roster", std::move(roster));
+  // What the result depends on beyond its inputs, for reports' manifests.
+  Value pipe;
+  pipe.set("name", spec->name);
+  pipe.set("source", spec->source);
+  pipe.set("sha256", spec->sha256);
+  rr.round_info.set("pipeline_info", pipe);
+  Array libs;
+  std::set<std::string> seen;
+  for (auto& st : spec->stages) {
+    if (!st.library || !seen.insert(st.plugin).second) continue;
+    Value l;
+    l.set("name", st.library->name);
+    l.set("version", st.library->version);
+    l.set("abi", std::to_string(st.library->abi_major) + "." + std::to_string(st.library->abi_minor));
+    l.set("path", st.library->path.string());
+    l.set("sha256", st.library->sha256);
+    libs.push_back(std::move(l));
+  }
+  rr.round_info.set("plugins", std::move(libs));
+  rr.round_info.set("daemon_version", EVALD_VERSION);
   auto id = engine_.start_run(std::move(rr));
   if (!id) return id.status();
   Value r;
