@@ -12,6 +12,7 @@ packages=(
   libsodium-dev
   clang libclang-rt-14-dev procps
   python3-numpy  # the numpy baseline of evald-bench-provenance
+  chromium fonts-noto-cjk  # the report test opens the HTML report in headless Chromium
 )
 
 missing=()
