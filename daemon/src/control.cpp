@@ -53,7 +53,7 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
-                            "shutdown"};
+                            "decision.record", "shutdown"};
 
 }  // namespace
 
@@ -435,6 +435,17 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
       if (!recs) return Status::error("request field \"records\" (array) is required");
       return intake_.submit(*comp, *round, *channel, *recs, actor);
     }
+  }
+  if (op == "decision.record") {
+    auto comp = need_id(req, "competition");
+    if (!comp) return comp.status();
+    auto round = need_id(req, "round");
+    if (!round) return round.status();
+    auto entrant = need_id(req, "entrant");
+    if (!entrant) return entrant.status();
+    auto decision = need_string(req, "decision");
+    if (!decision) return decision.status();
+    return intake_.record_decision(*comp, *round, *entrant, *decision, req.get_string("reason"), actor);
   }
   if (op == "run.start") return run_start(req, actor);
   if (op == "run.status") {

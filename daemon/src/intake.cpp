@@ -4,6 +4,8 @@
 
 #include <evald/time.hpp>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -188,6 +190,40 @@ Result<Value> Intake::submit(const std::string& comp, const std::string& round, 
   d.set("count", win.get_int("count"));
   d.set("rejected", std::move(rejected));
   return d;
+}
+
+Result<Value> Intake::record_decision(const std::string& comp, const std::string& round, const std::string& entrant,
+                                     const std::string& decision, const std::string& reason, const std::string& actor) {
+  static const char* const kDecisions[] = {"advance", "eliminate", "disqualify", "count_missing_as_zero", "accept_inconclusive"};
+  if (std::find(std::begin(kDecisions), std::end(kDecisions), decision) == std::end(kDecisions))
+    return Status::error("decision \"" + decision + "\" is not advance, eliminate, disqualify, count_missing_as_zero or accept_inconclusive");
+  if (reason.find_first_not_of(" \t\n") == std::string::npos) return Status::error("a decision needs a reason");
+  std::lock_guard lock(mu_);
+  auto r = store_.get_value(Family::Rounds, comp + "/" + round);
+  if (!r) return r.status();
+  if (!*r) return Status::error("no round \"" + round + "\" in competition \"" + comp + "\"");
+  bool listed = false;
+  if (auto* es = (*r)->find("entrants"); es && es->is_array())
+    for (auto& e : es->as_array()) listed |= e.is_string() && e.as_string() == entrant;
+  if (!listed) return Status::error("entrant \"" + entrant + "\" is not in the roster of round " + round);
+  const std::string prefix = intake_record_prefix(comp, round, "decisions");
+  auto last = store_.last(Family::Intake, prefix + "d-");
+  uint64_t n = 1;
+  if (last) n = std::stoull(last->first.substr(prefix.size() + 2)) + 1;
+  Value rec;
+  rec.set("id", "d-" + zero_pad(n, 6));
+  rec.set("entrant", entrant);
+  rec.set("decision", decision);
+  rec.set("reason", reason);
+  rec.set("by", actor);
+  rec.set("received_at", now_iso8601());
+  auto b = store_.batch();
+  b.put(Family::Intake, prefix + rec.get_string("id"), rec);
+  Value d = rec;
+  d.set("competition", comp);
+  d.set("round", round);
+  if (auto st = audit_.commit(b, actor, "decision.record", d); !st) return st;
+  return rec;
 }
 
 Result<Value> Intake::status(const std::string& comp, const std::string& round, const std::string& channel) const {

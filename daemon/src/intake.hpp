@@ -38,6 +38,12 @@ class Intake {
   // fail validation are rejected one by one; the others are stored.
   Result<Value> submit(const std::string& competition, const std::string& round, const std::string& channel,
                        const Value& records, const std::string& actor);
+  // Records an operator's decision about an entrant of the round (read by the tally from the
+  // "decisions" channel): decision is advance, eliminate, disqualify, count_missing_as_zero or
+  // accept_inconclusive; reason is required and goes into the audit log with the actor. Needs
+  // no open window: decisions are not votes. Returns the stored record.
+  Result<Value> record_decision(const std::string& competition, const std::string& round, const std::string& entrant,
+                                const std::string& decision, const std::string& reason, const std::string& actor);
   // The windows of a round (one channel when channel is not empty), with record counts.
   Result<Value> status(const std::string& competition, const std::string& round, const std::string& channel) const;
 

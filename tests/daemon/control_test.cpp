@@ -195,3 +195,31 @@ TEST_F(ControlTest, StoredPipelinesComeBackUnderTheirNames) {
   ASSERT_EQ(r.find("result")->as_array().size(), 1u) << to_json(r);
   EXPECT_EQ(r.find("result")->as_array()[0].get_string("name"), "demo");
 }
+
+TEST_F(ControlTest, OperatorDecisionsAreRecordedWithTheirReasonInTheAuditLog) {
+  ASSERT_TRUE(call({{"op", "competition.create"}, {"id", "k"}}).get_bool("ok"));
+  ASSERT_TRUE(call({{"op", "pipeline.load"}, {"yaml", "name: demo\nstages:\n  - id: read\n    plugin: file-value\n"}}).get_bool("ok"));
+  ASSERT_TRUE(call({{"op", "round.create"}, {"competition", "k"}, {"id", "r1"}, {"pipeline", "demo"}}).get_bool("ok"));
+  ASSERT_TRUE(call({{"op", "entrant.add"}, {"competition", "k"}, {"id", "team-c"}, {"round", "r1"}}).get_bool("ok"));
+  auto decide = [&](const char* entrant, const char* decision, const char* reason) {
+    return call({{"op", "decision.record"}, {"competition", "k"}, {"round", "r1"}, {"entrant", entrant}, {"decision", decision}, {"reason", reason}});
+  };
+  EXPECT_NE(decide("team-c", "promote", "x").get_string("error").find("is not advance"), std::string::npos);
+  EXPECT_NE(decide("team-c", "advance", "  ").get_string("error").find("needs a reason"), std::string::npos);
+  EXPECT_NE(decide("team-z", "advance", "x").get_string("error").find("not in the roster"), std::string::npos);
+  auto first = decide("team-c", "count_missing_as_zero", "user evaluation not held for team-c");
+  ASSERT_TRUE(first.get_bool("ok")) << to_json(first);
+  EXPECT_EQ(first.find("result")->get_string("id"), "d-000001");
+  auto second = decide("team-c", "advance", "appeal upheld, committee minutes 2026-12-02");
+  EXPECT_EQ(second.find("result")->get_string("id"), "d-000002");
+  auto stored = store_->get_value(Family::Intake, intake_record_prefix("k", "r1", "decisions") + "d-000002");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->get_string("by"), "tester");
+  bool audited = false;
+  (void)store_->scan(Family::Audit, "", [&](std::string_view, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (v && v->get_string("action") == "decision.record" && to_json(*v).find("appeal upheld") != std::string::npos) audited = true;
+    return true;
+  });
+  EXPECT_TRUE(audited) << "the reason is in the audit log";
+}

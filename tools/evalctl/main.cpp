@@ -66,6 +66,7 @@ Commands:
   intake submit COMP ROUND CHANNEL FILE...         send records from CSV, JSON or JSONL files
   intake close COMP ROUND CHANNEL
   intake status COMP ROUND [CHANNEL]
+  decision record COMP ROUND ENTRANT DECISION --reason TEXT   an operator's decision, for the tally
   audit verify                            check the audit log's hash chain
   audit list [--from N] [--limit N]
   shutdown                                drain in-flight jobs and stop the daemon
@@ -104,6 +105,7 @@ const std::vector<Command> kCommands = {
     {{"intake", "close"}, "evalctl intake close COMP ROUND CHANNEL", "Closes an intake window; records already stored stay, later submissions are refused."},
     {{"intake", "status"}, "evalctl intake status COMP ROUND [CHANNEL]", "Shows a round's intake windows: state, who opened them, when they close, records stored."},
     {{"intake", "submit"}, "evalctl intake submit COMP ROUND CHANNEL FILE... [--batch N]", "Sends records from CSV (header row), JSON (array of objects) or JSONL files, or JSONL on stdin as -, in batches of N (default 1000). Every record needs an id; a record sent again is counted as a duplicate, never stored twice. Exit 1 when any record was rejected; each is listed with its file and line."},
+    {{"decision", "record"}, "evalctl decision record COMP ROUND ENTRANT DECISION --reason TEXT", "Records an operator's decision about an entrant, with its reason, in the audit log; the round's tally applies it on its next run. DECISION: advance, eliminate, disqualify (override the rule), count_missing_as_zero (a missing result counts as 0 instead of holding the round), accept_inconclusive (an inconclusive gate passes)."},
     {{"audit", "verify"}, "evalctl audit verify", "Walks the audit log's hash chain; exit 1 and the first bad entry if it was altered."},
     {{"audit", "list"}, "evalctl audit list [--from N] [--limit N]", "Prints audit entries: who did what, when."},
     {{"shutdown"}, "evalctl shutdown", "Asks the daemon to drain in-flight jobs and stop."},
@@ -602,6 +604,20 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     }
     return rejected ? kFailed : kOk;
   }
+  if (name == "decision record") {
+    need(o, 4, cmd, c);
+    if (!o.has("--reason")) c.die(kUsage, "--reason TEXT is required: every decision is recorded with its reason");
+    req.set("competition", o.pos[0]);
+    req.set("round", o.pos[1]);
+    req.set("entrant", o.pos[2]);
+    req.set("decision", o.pos[3]);
+    req.set("reason", o.get("--reason"));
+    auto r = simple("decision.record");
+    if (o.json) return print_json(r), kOk;
+    std::printf("decision %s recorded: %s %s (%s); rerun the round's tally to apply it\n", r.get_string("id").c_str(),
+                r.get_string("entrant").c_str(), r.get_string("decision").c_str(), r.get_string("reason").c_str());
+    return kOk;
+  }
   if (name == "shutdown") {
     auto r = simple("shutdown");
     if (o.json) return print_json(r), kOk;
@@ -618,7 +634,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -673,7 +689,7 @@ int main(int argc, char** argv) {
       {"competition create", {"--name"}}, {"round create", {"--pipeline"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
-      {"intake submit", {"--batch"}}};
+      {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}};
   std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];
   for (auto& [f, _] : o.flags) {
     if (f == "--data-dir" || f == "--socket" || f == "--timeout") continue;
