@@ -39,6 +39,10 @@ uint64_t line_of(std::string_view text, uint64_t offset) {
 
 bool parse_csv(std::string_view text, std::vector<CsvRecord>* out, CsvError* err, size_t max_fields) {
   out->clear();
+  return parse_csv(text, [&](CsvRecord&& r) { return out->push_back(std::move(r)), true; }, err, max_fields);
+}
+
+bool parse_csv(std::string_view text, const std::function<bool(CsvRecord&&)>& fn, CsvError* err, size_t max_fields) {
   auto fail = [&](uint64_t line, uint64_t offset, std::string msg) {
     if (err) *err = {line, offset, std::move(msg)};
     return false;
@@ -108,7 +112,7 @@ bool parse_csv(std::string_view text, std::vector<CsvRecord>* out, CsvError* err
       }
     }
     bool blank = rec.fields.size() == 1 && rec.fields[0].find_first_not_of(" \t") == std::string::npos;
-    if (!blank) out->push_back(std::move(rec));
+    if (!blank && !fn(std::move(rec))) return true;
   }
   return true;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,9 @@ struct CsvError {
 // unquoted field, text after a closing quote, an unterminated quoted field, or a record of
 // more than max_fields fields. Thread-safe.
 bool parse_csv(std::string_view text, std::vector<CsvRecord>* out, CsvError* err, size_t max_fields = 4096);
+// The same, handing each record to fn as it is read (fn returns false to stop early, which
+// is not an error), so a large file need not be held as records.
+bool parse_csv(std::string_view text, const std::function<bool(CsvRecord&&)>& fn, CsvError* err, size_t max_fields = 4096);
 
 // The first invalid UTF-8 sequence in text (overlong forms, surrogates and code points past
 // U+10FFFF included), or npos when all of it is valid.

@@ -7,6 +7,7 @@
 #include <evald/value.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,16 @@ struct RecordFile {
 Result<RecordFile> read_records(const std::string& path, uint64_t max_bytes = uint64_t(1) << 30);
 // The same on text already in memory; name is used in errors and format picks the reader.
 Result<RecordFile> parse_records(std::string_view text, const std::string& name, const std::string& format);
+
+// Streams the records of path to fn one at a time instead of holding them all (a million
+// votes as maps would take over a gigabyte). `file` gets path, format, sha256, bytes and the
+// CSV columns before the first record; its `records` stay empty. fn's error stops the read
+// and is returned. Errors otherwise as read_records.
+Status scan_records(const std::string& path, RecordFile* file, const std::function<Status(Record&&)>& fn,
+                    uint64_t max_bytes = uint64_t(1) << 30);
+// The same on text in memory.
+Status scan_records(std::string_view text, const std::string& name, const std::string& format, RecordFile* file,
+                    const std::function<Status(Record&&)>& fn);
 
 // A field as text: CSV text as is, JSON strings as is, JSON numbers in shortest form; empty
 // when absent or null.

@@ -194,9 +194,9 @@ class VoteSet {
 
  private:
   void add_row(const Value& fields, const std::string& defect, VoteType type, uint32_t source, uint64_t line,
-               const std::string& id, const std::string* received_at);
+               std::string_view id, const std::string* received_at);
   void reject(TypeCounts& c, uint32_t source, uint64_t line, const std::string& id, Reject code, std::string reason);
-  uint32_t intern_user(const std::string& user);
+  uint32_t intern_user(std::string_view user);
 
   std::vector<Entrant> roster_;
   VoteOptions opt_;
