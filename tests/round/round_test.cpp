@@ -1,0 +1,113 @@
+// A whole round through a real evald: provenance gates each team's model, the expert panel's
+// sheet and the users' votes are scored, and the tally decides, with an operator's decision
+// recorded and applied on a rerun. Sample data: tools/demo/round-1 (written by
+// tools/demo/make_samples.py) and the provenance fixtures.
+#include <gtest/gtest.h>
+
+#include "../common/test_util.hpp"
+
+using namespace evald::test;
+
+namespace {
+
+const std::string kFixtures = EVALD_PROVENANCE_FIXTURES;
+const std::string kSamples = std::string(EVALD_SOURCE_DIR) + "/tools/demo/round-1";
+
+std::string pipeline(const std::string& lib) {
+  return R"(name: round-1
+description: sample round 1 (expert panel 35, user evaluation 25, independence gate)
+stages:
+  - id: provenance
+    plugin: provenance
+    per: entrant
+    config: {library: ')" + lib + R"(', threads: 1}
+  - id: experts
+    plugin: expert-scores
+    per: round
+    config:
+      sheets: [')" + kSamples + R"(/experts.csv']
+      scale: 35
+      aggregation: trimmed_mean
+      criteria:
+        - {name: utility, label: 활용성, weight: 0.4, min: 0, max: 10}
+        - {name: efficiency, label: 효율성, weight: 0.3, min: 0, max: 10}
+        - {name: ripple, label: 파급효과, weight: 0.3, min: 0, max: 10}
+  - id: users
+    plugin: user-scores
+    per: round
+    config:
+      battles: [')" + kSamples + R"(/battles.csv']
+      ratings: [')" + kSamples + R"(/ratings.csv']
+      window_opens: 2026-11-01T00:00:00+09:00
+      window_closes: 2026-11-15T00:00:00+09:00
+      resamples: 200
+      scale: 25
+  - id: tally
+    plugin: tally
+    per: round
+    after: [provenance, experts, users]
+    config:
+      components:
+        - {name: experts, kind: expert-score, stage: experts, scale: 35}
+        - {name: users, kind: user-score, stage: users, scale: 25}
+      gates:
+        - {name: independence, kind: provenance, stage: provenance}
+      tie_breaks: [experts]
+      advance_top: 3
+)";
+}
+
+}  // namespace
+
+TEST(Round, ScoresGatesAndDecides) {
+  TempDir tmp;
+  for (const char* ref : {"open_P", "open_Q"}) {
+    auto r = run(std::string(EVALD_PROVENANCE_TOOL) + " add -q --library " + quote(tmp / "lib") + " --name " + ref + " --revision v1 " +
+                 quote(kFixtures + "/" + ref));
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  write_file(tmp / "round-1.yaml", pipeline(tmp / "lib"));
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "round-1.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("competition create k-ai --name '독자 AI 파운데이션 모델 (SAMPLE)'").code, 0);
+  ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline round-1").code, 0);
+  const std::vector<std::pair<std::string, std::string>> teams = {
+      {"team-a", "한빛 AI"}, {"team-b", "바다 랩스"}, {"team-c", "산들 모델"}, {"team-d", "누리 테크"}, {"team-e", "강산 AI"}};
+  const char* models[] = {"indep_same_data", "indep_diff_width", "reinit_then_train", "indep_same_data", "vlm_reuse_Q"};
+  for (size_t i = 0; i < teams.size(); ++i)
+    ASSERT_EQ(d.ctl("entrant add k-ai " + teams[i].first + " --name " + quote(teams[i].second) + " --round round-1 --set model=" +
+                    quote(kFixtures + "/" + models[i])).code, 0);
+
+  auto r = d.ctl("run start k-ai round-1 --wait");
+  ASSERT_EQ(r.code, 0) << r.out << d.log();
+  auto tally = d.ctl("--json run outputs run-000001 --stage tally");
+  ASSERT_EQ(tally.code, 0);
+  auto decision = [&](const std::string& out, const std::string& team) {
+    size_t at = out.find("\"entrant\":\"" + team + "\"");
+    if (at == std::string::npos) return std::string("?");
+    size_t d = out.find("\"decision\":\"", at);
+    size_t obj_start = out.rfind("{\"components\"", at);
+    // Entrant objects are msgpack maps in key order: decision precedes entrant.
+    d = out.find("\"decision\":\"", obj_start);
+    return out.substr(d + 12, out.find('"', d + 12) - d - 12);
+  };
+  EXPECT_EQ(decision(tally.out, "team-a"), "advance") << tally.out;
+  EXPECT_EQ(decision(tally.out, "team-e"), "disqualified") << tally.out;
+  EXPECT_NE(tally.out.find("vision"), std::string::npos) << "the disqualification names the reused component:\n" << tally.out;
+  EXPECT_EQ(decision(tally.out, "team-d"), "eliminated") << tally.out;
+  EXPECT_NE(tally.out.find("\"decided\":true"), std::string::npos);
+  EXPECT_NE(tally.out.find("\"name\":\"한빛 AI\""), std::string::npos);
+
+  // The operator overrides team-d's elimination with a recorded reason; a rerun applies it.
+  EXPECT_EQ(d.ctl("decision record k-ai round-1 team-d advance").code, 2) << "a reason is required";
+  auto rec = d.ctl("decision record k-ai round-1 team-d advance --reason 'appeal upheld (SAMPLE)'");
+  ASSERT_EQ(rec.code, 0) << rec.out;
+  ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
+  auto again = d.ctl("--json run outputs run-000002 --stage tally");
+  EXPECT_EQ(decision(again.out, "team-d"), "advance") << again.out;
+  EXPECT_NE(again.out.find("operator decision d-000001 (appeal upheld (SAMPLE)); by the rule: eliminated"), std::string::npos) << again.out;
+  EXPECT_EQ(d.ctl("audit verify").code, 0);
+  EXPECT_EQ(d.ctl("shutdown").code, 0);
+  EXPECT_EQ(d.wait_exit(), 0);
+}
