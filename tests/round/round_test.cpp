@@ -86,10 +86,9 @@ TEST(Round, ScoresGatesAndDecides) {
   auto decision = [&](const std::string& out, const std::string& team) {
     size_t at = out.find("\"entrant\":\"" + team + "\"");
     if (at == std::string::npos) return std::string("?");
-    size_t d = out.find("\"decision\":\"", at);
+    // Entrant objects are maps in key order: "decision" comes before "entrant".
     size_t obj_start = out.rfind("{\"components\"", at);
-    // Entrant objects are msgpack maps in key order: decision precedes entrant.
-    d = out.find("\"decision\":\"", obj_start);
+    size_t d = out.find("\"decision\":\"", obj_start);
     return out.substr(d + 12, out.find('"', d + 12) - d - 12);
   };
   EXPECT_EQ(decision(tally.out, "team-a"), "advance") << tally.out;
