@@ -40,6 +40,7 @@ stages:
       ratings: [')" + kSamples + R"(/ratings.csv']
       window_opens: 2026-11-01T00:00:00+09:00
       window_closes: 2026-11-15T00:00:00+09:00
+      intake: user-votes
       resamples: 200
       scale: 25
   - id: tally
@@ -79,6 +80,19 @@ TEST(Round, ScoresGatesAndDecides) {
     ASSERT_EQ(d.ctl("entrant add k-ai " + teams[i].first + " --name " + quote(teams[i].second) + " --round round-1 --set model=" +
                     quote(kFixtures + "/" + models[i])).code, 0);
 
+  // Votes from the evaluation site arrive while the window is open, some of them twice.
+  std::string votes;
+  for (int i = 0; i < 20; ++i)
+    votes += "{\"id\": \"site-" + std::to_string(i) + "\", \"type\": \"battle\", \"user\": \"site-user-" + std::to_string(i % 7) +
+             "\", \"a\": \"team-a\", \"b\": \"" + teams[1 + i % 3].first + "\", \"outcome\": \"" + (i % 4 ? "A" : "tie") +
+             "\", \"time\": \"2026-11-10T12:00:00+09:00\"}\n";
+  write_file(tmp / "site.jsonl", votes);
+  ASSERT_EQ(d.ctl("intake open k-ai round-1 user-votes").code, 0);
+  ASSERT_EQ(d.ctl("intake submit k-ai round-1 user-votes " + quote(tmp / "site.jsonl")).code, 0);
+  auto resent = d.ctl("intake submit k-ai round-1 user-votes " + quote(tmp / "site.jsonl"));
+  EXPECT_NE(resent.out.find("0 accepted, 20 duplicates"), std::string::npos) << resent.out;
+  ASSERT_EQ(d.ctl("intake close k-ai round-1 user-votes").code, 0);
+
   auto r = d.ctl("run start k-ai round-1 --wait");
   ASSERT_EQ(r.code, 0) << r.out << d.log();
   auto tally = d.ctl("--json run outputs run-000001 --stage tally");
@@ -97,6 +111,8 @@ TEST(Round, ScoresGatesAndDecides) {
   EXPECT_EQ(decision(tally.out, "team-d"), "eliminated") << tally.out;
   EXPECT_NE(tally.out.find("\"decided\":true"), std::string::npos);
   EXPECT_NE(tally.out.find("\"name\":\"한빛 AI\""), std::string::npos);
+  auto users = d.ctl("--json run outputs run-000001 --stage users");
+  EXPECT_NE(users.out.find("\"intake\":{\"channel\":\"user-votes\",\"records\":20}"), std::string::npos) << users.out.substr(0, 4000);
 
   // The operator overrides team-d's elimination with a recorded reason; a rerun applies it.
   EXPECT_EQ(d.ctl("decision record k-ai round-1 team-d advance").code, 2) << "a reason is required";
