@@ -4,6 +4,8 @@
 // tools/demo/make_samples.py) and the provenance fixtures.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "../common/test_util.hpp"
 
 using namespace evald::test;
@@ -13,7 +15,8 @@ namespace {
 const std::string kFixtures = EVALD_PROVENANCE_FIXTURES;
 const std::string kSamples = std::string(EVALD_SOURCE_DIR) + "/tools/demo/round-1";
 
-std::string pipeline(const std::string& lib) {
+// The sample inputs are copied, so the test can change one after the report is signed.
+std::string pipeline(const std::string& lib, const std::string& samples, const std::string& key) {
   return R"(name: round-1
 description: sample round 1 (expert panel 35, user evaluation 25, independence gate)
 stages:
@@ -25,7 +28,7 @@ stages:
     plugin: expert-scores
     per: round
     config:
-      sheets: [')" + kSamples + R"(/experts.csv']
+      sheets: [')" + samples + R"(/experts.csv']
       scale: 35
       aggregation: trimmed_mean
       criteria:
@@ -36,8 +39,8 @@ stages:
     plugin: user-scores
     per: round
     config:
-      battles: [')" + kSamples + R"(/battles.csv']
-      ratings: [')" + kSamples + R"(/ratings.csv']
+      battles: [')" + samples + R"(/battles.csv']
+      ratings: [')" + samples + R"(/ratings.csv']
       window_opens: 2026-11-01T00:00:00+09:00
       window_closes: 2026-11-15T00:00:00+09:00
       intake: user-votes
@@ -55,6 +58,14 @@ stages:
         - {name: independence, kind: provenance, stage: provenance}
       tie_breaks: [experts]
       advance_top: 3
+  - id: report
+    plugin: report
+    per: round
+    after: [tally, provenance, experts, users]
+    config:
+      signing_key: ')" + key + R"('
+      lang: ko
+      notice: SAMPLE DATA, not the programme's real scores
 )";
 }
 
@@ -67,7 +78,10 @@ TEST(Round, ScoresGatesAndDecides) {
                  quote(kFixtures + "/" + ref));
     ASSERT_EQ(r.code, 0) << r.out;
   }
-  write_file(tmp / "round-1.yaml", pipeline(tmp / "lib"));
+  std::filesystem::create_directories(tmp / "samples");
+  for (const char* f : {"experts.csv", "battles.csv", "ratings.csv"})
+    std::filesystem::copy_file(kSamples + "/" + f, tmp / ("samples/" + std::string(f)));
+  write_file(tmp / "round-1.yaml", pipeline(tmp / "lib", tmp / "samples", tmp / "keys/report.key"));
   Daemon d(tmp / "data");
   ASSERT_TRUE(d.start()) << d.log();
   ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "round-1.yaml")).code, 0);
@@ -113,6 +127,23 @@ TEST(Round, ScoresGatesAndDecides) {
   EXPECT_NE(tally.out.find("\"name\":\"한빛 AI\""), std::string::npos);
   auto users = d.ctl("--json run outputs run-000001 --stage users");
   EXPECT_NE(users.out.find("\"intake\":{\"channel\":\"user-votes\",\"records\":20}"), std::string::npos) << users.out.substr(0, 4000);
+
+  // The signed report verifies against the office's key, and names an input edited afterwards.
+  auto rep = d.ctl("--json run outputs run-000001 --stage report");
+  size_t at = rep.out.find("\"dir\":\"");
+  ASSERT_NE(at, std::string::npos) << rep.out;
+  std::string dir = rep.out.substr(at + 7, rep.out.find('"', at + 7) - at - 7);
+  std::string pub = read_file(dir + "/report.pub").substr(0, 64);
+  std::string html = read_file(dir + "/report.html");
+  EXPECT_NE(html.find("한빛 AI"), std::string::npos);
+  EXPECT_NE(html.find("SAMPLE DATA"), std::string::npos);
+  auto ok = d.ctl("report verify " + quote(dir) + " --key " + pub);
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  write_file(tmp / "samples/experts.csv", read_file(tmp / "samples/experts.csv") + "expert-11,team-d,utility,10,late\n");
+  auto bad = d.ctl("report verify " + quote(dir) + " --key " + pub);
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find(tmp / "samples/experts.csv"), std::string::npos) << bad.out;
+  std::filesystem::copy_file(kSamples + "/experts.csv", tmp / "samples/experts.csv", std::filesystem::copy_options::overwrite_existing);
 
   // The operator overrides team-d's elimination with a recorded reason; a rerun applies it.
   EXPECT_EQ(d.ctl("decision record k-ai round-1 team-d advance").code, 2) << "a reason is required";
