@@ -6,6 +6,7 @@
 // history. The full report is also written as JSON into the job's artifact directory.
 #include <evald/plugin.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -23,6 +24,23 @@ evald::Result<std::vector<evald::prov::Fingerprint>> load_library(const std::str
   auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
   if (!lib) return lib.status();
   return (*lib)->load_all();
+}
+
+// Every weight file a report names ("files" of the model, of each checkpoint and of the final
+// model), once each, in the order met.
+void collect_files(const Value& v, std::vector<std::string>& out) {
+  if (v.is_map()) {
+    for (auto& [k, x] : v.as_map()) {
+      if (k == "files" && x.is_array()) {
+        for (auto& f : x.as_array())
+          if (f.is_string() && std::find(out.begin(), out.end(), f.as_string()) == out.end()) out.push_back(f.as_string());
+      } else {
+        collect_files(x, out);
+      }
+    }
+  } else if (v.is_array()) {
+    for (auto& x : v.as_array()) collect_files(x, out);
+  }
 }
 
 // The verdicts without per-tensor detail, for the message; the detail is in the artifact.
@@ -85,6 +103,7 @@ class Provenance : public evald::Plugin {
         .integer("threads", "threads per job").def(2).min(1).max(256)
         .list("component_rules", "extra {pattern: regex, component: llm|embeddings|vision|other} rules, tried before the built-in ones").def(Value(evald::Array{}))
         .list("gate_components", "components whose derivation fails the gate").def(Value(evald::Array{Value("llm"), Value("embeddings"), Value("vision")}))
+        .boolean("hash_inputs", "sha256 every weight file scanned and list them as the result's inputs, so a report can name exactly the weights judged (one more read of the files)").def(true)
         .string("kind", "kind of the emitted message").def("provenance").min(1);
   }
 
@@ -137,6 +156,22 @@ class Provenance : public evald::Plugin {
     }
     if (ctx.cancelled()) return Status::error("cancelled");
     report.set("entrant", job.envelope.entrant);
+    evald::Array inputs;
+    if (config_.get_bool("hash_inputs")) {
+      std::vector<std::string> files;
+      collect_files(report, files);
+      for (size_t i = 0; i < files.size(); ++i) {
+        if (ctx.cancelled()) return Status::error("cancelled");
+        std::string sha = evald::prov::sha256_file(files[i]);
+        if (sha.empty()) return Status::error(files[i] + ": cannot read it to hash it");
+        Value in;
+        in.set("path", files[i]);
+        in.set("sha256", sha);
+        in.set("format", "weights");
+        inputs.push_back(std::move(in));
+      }
+      report.set("inputs", inputs);
+    }
     std::string json = evald::to_json(report);
     fs::path file = fs::path(ctx.artifact_dir()) / ("provenance-" + job.envelope.entrant + ".json");
     std::error_code ec;
@@ -149,6 +184,7 @@ class Provenance : public evald::Plugin {
     msg.set("entrant", job.envelope.entrant);
     msg.set("report_file", file.string());
     msg.set("report_sha256", evald::text::sha256_hex(json));
+    if (!inputs.empty()) msg.set("inputs", std::move(inputs));
     const Value* g = report.find("gate");
     ctx.info("gate " + (g ? g->get_string("result") : std::string("?")) + ": " + (g ? g->get_string("reason") : std::string()));
     return ctx.emit(config_.get_string("kind"), msg);

@@ -61,6 +61,11 @@ TEST(ProvenancePlugin, EmitsVerdictsEvidenceAndGate) {
   EXPECT_NE(read_file(file).find("\"weak_evidence\""), std::string::npos);
   EXPECT_EQ(m.payload.get_string("report_sha256").size(), 64u);
   EXPECT_FALSE(h.progress().empty()) << "long scans report progress";
+  // The exact weights judged, for a report's manifest.
+  auto& inputs = m.payload.find("inputs")->as_array();
+  ASSERT_EQ(inputs.size(), 1u);
+  EXPECT_EQ(inputs[0].get_string("path"), kFixtures + "/vlm_reuse_Q/model.safetensors");
+  EXPECT_EQ(inputs[0].get_string("sha256"), prov::sha256_file(kFixtures + "/vlm_reuse_Q/model.safetensors"));
 }
 
 TEST(ProvenancePlugin, ChecksACheckpointTrajectory) {

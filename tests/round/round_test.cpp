@@ -137,6 +137,9 @@ TEST(Round, ScoresGatesAndDecides) {
   std::string html = read_file(dir + "/report.html");
   EXPECT_NE(html.find("한빛 AI"), std::string::npos);
   EXPECT_NE(html.find("SAMPLE DATA"), std::string::npos);
+  std::string manifest = read_file(dir + "/manifest.json");
+  for (const char* input : {"vlm_reuse_Q/model.safetensors", "samples/battles.csv", "samples/experts.csv", "tally.json"})
+    EXPECT_NE(manifest.find(input), std::string::npos) << input << " is in the manifest";
   auto ok = d.ctl("report verify " + quote(dir) + " --key " + pub);
   EXPECT_EQ(ok.code, 0) << ok.out;
   write_file(tmp / "samples/experts.csv", read_file(tmp / "samples/experts.csv") + "expert-11,team-d,utility,10,late\n");
