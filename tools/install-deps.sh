@@ -11,7 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev
   clang libclang-rt-14-dev procps
-  python3-numpy  # the numpy baseline of evald-bench-provenance
+  python3 python3-numpy  # the benchmark tests' toy OpenAI-compatible server; the numpy baseline of evald-bench-provenance
+  wrk  # the ceiling evald-bench-benchmark-client compares the HTTP client with
   chromium fonts-noto-cjk  # the report test opens the HTML report in headless Chromium
 )
 

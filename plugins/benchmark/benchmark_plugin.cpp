@@ -216,10 +216,20 @@ class Benchmark : public evald::Plugin {
     if (auto w = write_artifact(path, full); !w) return w;
     std::ifstream f(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    Value art;
-    art.set("path", path);
-    art.set("sha256", evald::text::sha256_hex(bytes));
-    out.set("artifact", art);
+    // The same names as every other plugin's results, so a report's manifest picks them up.
+    out.set("artifact", path);
+    out.set("artifact_sha256", evald::text::sha256_hex(bytes));
+    evald::Array inputs;
+    for (auto& suite : suites) {
+      if (auto* files = suite.find("item_files"); files && files->is_array())
+        for (auto& f : files->as_array()) inputs.push_back(f);
+      if (auto* man = suite.find("manifest"); man && man->is_map() && !man->get_string("path").empty()) {
+        Value m = *man;
+        m.set("format", "suite manifest");
+        inputs.push_back(std::move(m));
+      }
+    }
+    out.set("inputs", std::move(inputs));
     return ctx.emit(config_.get_string("kind"), out);
   }
 

@@ -102,9 +102,13 @@ TEST(BenchmarkPlugin, OpenAiBackendScoresAndResumes) {
   EXPECT_FALSE(p.find("telemetry")->get_bool("available"));
   EXPECT_EQ(p.find("telemetry")->get_string("reason"), "no GPUs configured (gpus)");
   // The artifact: the same result plus every item's record, with its sha256 in the message.
-  std::string path = p.find("artifact")->get_string("path");
+  std::string path = p.get_string("artifact");
   std::string art = slurp(path);
-  EXPECT_EQ(p.find("artifact")->get_string("sha256"), evald::text::sha256_hex(art));
+  EXPECT_EQ(p.get_string("artifact_sha256"), evald::text::sha256_hex(art));
+  // Every file the scores rest on, hashed as read, for a report's manifest.
+  auto& inputs = p.find("inputs")->as_array();
+  ASSERT_GE(inputs.size(), 2u);
+  for (auto& in : inputs) EXPECT_EQ(in.get_string("sha256").size(), 64u) << evald::to_json(in);
   evald::text::Json j;
   evald::text::JsonError e;
   ASSERT_TRUE(evald::text::parse_json(art, &j, &e)) << e.message;
