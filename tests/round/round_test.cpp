@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "../benchmark/toy_server.hpp"
 #include "../common/test_util.hpp"
 
 using namespace evald::test;
@@ -14,16 +15,27 @@ namespace {
 
 const std::string kFixtures = EVALD_PROVENANCE_FIXTURES;
 const std::string kSamples = std::string(EVALD_SOURCE_DIR) + "/tools/demo/round-1";
+const std::string kSuites = std::string(EVALD_SOURCE_DIR) + "/suites";
 
 // The sample inputs are copied, so the test can change one after the report is signed.
 std::string pipeline(const std::string& lib, const std::string& samples, const std::string& key) {
   return R"(name: round-1
-description: sample round 1 (expert panel 35, user evaluation 25, independence gate)
+description: sample round 1 (benchmark 40, expert panel 35, user evaluation 25, independence gate)
 stages:
   - id: provenance
     plugin: provenance
     per: entrant
-    config: {library: ')" + lib + R"(', threads: 1}
+    config: {library: ')" + lib + R"(', threads: 1, model_key: weights}
+  - id: bench
+    plugin: benchmark
+    per: entrant
+    prefetch: 1
+    config:
+      suites: [')" + kSuites + R"(/sample-ko-general/suite.yaml', ')" + kSuites + R"(/sample-en-reasoning/suite.yaml']
+      concurrency: 4
+      sections:
+        - {name: knowledge, points: 20, suites: [sample-ko-general], normalisation: absolute}
+        - {name: reasoning, points: 20, suites: [sample-en-reasoning], normalisation: absolute}
   - id: experts
     plugin: expert-scores
     per: round
@@ -49,19 +61,20 @@ stages:
   - id: tally
     plugin: tally
     per: round
-    after: [provenance, experts, users]
+    after: [provenance, bench, experts, users]
     config:
       components:
+        - {name: benchmark, kind: benchmark-score, stage: bench, scale: 40}
         - {name: experts, kind: expert-score, stage: experts, scale: 35}
         - {name: users, kind: user-score, stage: users, scale: 25}
       gates:
         - {name: independence, kind: provenance, stage: provenance}
-      tie_breaks: [experts]
+      tie_breaks: [benchmark, experts]
       advance_top: 3
   - id: report
     plugin: report
     per: round
-    after: [tally, provenance, experts, users]
+    after: [tally, provenance, bench, experts, users]
     config:
       signing_key: ')" + key + R"('
       lang: ko
@@ -89,10 +102,14 @@ TEST(Round, ScoresGatesAndDecides) {
   ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline round-1").code, 0);
   const std::vector<std::pair<std::string, std::string>> teams = {
       {"team-a", "한빛 AI"}, {"team-b", "바다 랩스"}, {"team-c", "산들 모델"}, {"team-d", "누리 테크"}, {"team-e", "강산 AI"}};
-  const char* models[] = {"indep_same_data", "indep_diff_width", "reinit_then_train", "indep_same_data", "vlm_reuse_Q"};
+  const char* weights[] = {"indep_same_data", "indep_diff_width", "reinit_then_train", "indep_same_data", "vlm_reuse_Q"};
+  // Each team serves its model on an OpenAI-compatible endpoint: toy models that know 90%,
+  // 75% or 50% of the sample suites' items.
+  bench_test::ToyServer strong(0.9), middling(0.75), weak(0.5);
+  const std::string endpoints[] = {strong.url(), middling.url(), middling.url(), weak.url(), strong.url()};
   for (size_t i = 0; i < teams.size(); ++i)
-    ASSERT_EQ(d.ctl("entrant add k-ai " + teams[i].first + " --name " + quote(teams[i].second) + " --round round-1 --set model=" +
-                    quote(kFixtures + "/" + models[i])).code, 0);
+    ASSERT_EQ(d.ctl("entrant add k-ai " + teams[i].first + " --name " + quote(teams[i].second) + " --round round-1 --set weights=" +
+                    quote(kFixtures + "/" + weights[i]) + " --set endpoint=" + endpoints[i] + " --set model=toy").code, 0);
 
   // Votes from the evaluation site arrive while the window is open, some of them twice.
   std::string votes;
@@ -124,6 +141,7 @@ TEST(Round, ScoresGatesAndDecides) {
   EXPECT_NE(tally.out.find("vision"), std::string::npos) << "the disqualification names the reused component:\n" << tally.out;
   EXPECT_EQ(decision(tally.out, "team-d"), "eliminated") << tally.out;
   EXPECT_NE(tally.out.find("\"decided\":true"), std::string::npos);
+  EXPECT_NE(tally.out.find("\"total_scale\":100"), std::string::npos) << "40 + 35 + 25";
   EXPECT_NE(tally.out.find("\"name\":\"한빛 AI\""), std::string::npos);
   auto users = d.ctl("--json run outputs run-000001 --stage users");
   EXPECT_NE(users.out.find("\"intake\":{\"channel\":\"user-votes\",\"records\":20}"), std::string::npos) << users.out.substr(0, 4000);
@@ -138,7 +156,8 @@ TEST(Round, ScoresGatesAndDecides) {
   EXPECT_NE(html.find("한빛 AI"), std::string::npos);
   EXPECT_NE(html.find("SAMPLE DATA"), std::string::npos);
   std::string manifest = read_file(dir + "/manifest.json");
-  for (const char* input : {"vlm_reuse_Q/model.safetensors", "samples/battles.csv", "samples/experts.csv", "tally.json"})
+  for (const char* input : {"vlm_reuse_Q/model.safetensors", "samples/battles.csv", "samples/experts.csv", "tally.json",
+                            "sample-ko-general/items.jsonl", "sample-en-reasoning/suite.yaml"})
     EXPECT_NE(manifest.find(input), std::string::npos) << input << " is in the manifest";
   auto ok = d.ctl("report verify " + quote(dir) + " --key " + pub);
   EXPECT_EQ(ok.code, 0) << ok.out;
