@@ -16,7 +16,10 @@ std::string embedded_defaults_yaml(const std::string& exe_dir) {
          "log_level: info\n"
          "log_file: \"\"         # empty: stderr\n"
          "drain_timeout_s: 30\n"
-         "pipelines: []\n";
+         "pipelines: []\n"
+         "gpus: \"\"             # GPUs for stages with gpus: N: \"\" none, \"auto\" (NVML), or \"0,1,3\"\n"
+         "gpu_share: false      # true: concurrent jobs may lease the same GPUs\n"
+         "nvml_library: libnvidia-ml.so.1\n";
 }
 
 Value DaemonConfig::to_value() const {
@@ -31,6 +34,9 @@ Value DaemonConfig::to_value() const {
   v.set("drain_timeout_s", drain_timeout_s);
   Array pl(pipelines.begin(), pipelines.end());
   v.set("pipelines", std::move(pl));
+  v.set("gpus", gpus);
+  v.set("gpu_share", gpu_share);
+  v.set("nvml_library", nvml_library);
   return v;
 }
 
@@ -75,6 +81,15 @@ Status apply_config_yaml(DaemonConfig& cfg, const std::string& yaml, const std::
     else if (key == "log_file") st = str(n, key, cfg.log_file);
     else if (key == "plugin_dirs") st = list(n, key, cfg.plugin_dirs);
     else if (key == "pipelines") st = list(n, key, cfg.pipelines);
+    else if (key == "gpus") st = str(n, key, cfg.gpus);
+    else if (key == "nvml_library") st = str(n, key, cfg.nvml_library);
+    else if (key == "gpu_share") {
+      try {
+        cfg.gpu_share = n.as<bool>();
+      } catch (const YAML::Exception&) {
+        st = Status::error(where(n.Mark()) + ": gpu_share: expected true or false");
+      }
+    }
     else if (key == "drain_timeout_s") {
       try {
         cfg.drain_timeout_s = n.as<int>();
@@ -84,7 +99,7 @@ Status apply_config_yaml(DaemonConfig& cfg, const std::string& yaml, const std::
     } else {
       st = Status::error(where(kv.first.Mark()) + ": unknown key \"" + key +
                          "\" (known: data_dir, plugin_dirs, control, control_group, log_level, log_file, "
-                         "drain_timeout_s, pipelines)");
+                         "drain_timeout_s, pipelines, gpus, gpu_share, nvml_library)");
     }
     if (!st) return st;
   }
@@ -98,6 +113,18 @@ Status finalize_config(DaemonConfig& cfg) {
   if (cfg.data_dir.empty()) return Status::error("data_dir: must not be empty");
   if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 86400)
     return Status::error("drain_timeout_s: must be between 0 and 86400");
+  if (!cfg.gpus.empty() && cfg.gpus != "auto") {
+    std::set<int> seen;
+    size_t pos = 0;
+    while (pos <= cfg.gpus.size()) {
+      size_t end = cfg.gpus.find(',', pos);
+      if (end == std::string::npos) end = cfg.gpus.size();
+      std::string item = cfg.gpus.substr(pos, end - pos);
+      if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos || !seen.insert(std::stoi(item)).second)
+        return Status::error("gpus: \"" + cfg.gpus + "\" is not \"\", \"auto\" or a list of distinct GPU indices such as \"0,1,3\"");
+      pos = end + 1;
+    }
+  }
   if (cfg.control.empty()) cfg.control = "ipc://" + cfg.data_dir + "/control.sock";
   if (cfg.control.rfind("ipc://", 0) != 0 && cfg.control.rfind("tcp://", 0) != 0)
     return Status::error("control: \"" + cfg.control + "\" must be an ipc:// or tcp:// endpoint");

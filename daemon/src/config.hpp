@@ -19,6 +19,11 @@ struct DaemonConfig {
   std::string log_file;       // empty: stderr
   int drain_timeout_s = 30;
   std::vector<std::string> pipelines;  // pipeline files loaded at start
+  // The GPUs stages with `gpus: N` lease from: "" none, "auto" every GPU NVML finds, or a list
+  // of indices "0,1,3". gpu_share lets concurrent jobs hold the same GPUs.
+  std::string gpus;
+  bool gpu_share = false;
+  std::string nvml_library = "libnvidia-ml.so.1";
 
   Value to_value() const;
 };

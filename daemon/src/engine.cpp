@@ -107,6 +107,7 @@ struct WorkerRt {
   struct Sent {
     std::string key;  // stage/unit
     uint64_t serial;
+    std::vector<int> gpus;  // leased from the pool while the job is with the worker
   };
   std::deque<Sent> inflight;
 };
@@ -510,6 +511,7 @@ struct Engine::Broker {
   std::map<std::string, std::unique_ptr<WorkerRt>> workers;
   std::vector<std::unique_ptr<WorkerRt>> retired;
   uint64_t next_worker = 0, next_serial = 0;
+  std::map<int, int> gpu_holders;  // GPU index -> jobs holding it now
 
   Store::Batch batch;
   Store::Batch soft;  // "running" marks: informative only, written without a sync of their own
@@ -664,6 +666,7 @@ struct Engine::Broker {
     spdlog::error("run={} stage={} {}", run.id, w.stage, why);
     if (!w.inflight.empty()) {
       auto head = w.inflight.front();
+      release_gpus(head);
       w.inflight.pop_front();
       requeue(w, run);
       fail_attempt(run, run.jobs.at(head.key), why);
@@ -1033,6 +1036,7 @@ struct Engine::Broker {
     auto it = std::find_if(w.inflight.begin(), w.inflight.end(), [&](auto& s) { return s.key == key; });
     if (it == w.inflight.end()) return;
     bool was_front = it == w.inflight.begin();
+    release_gpus(*it);
     w.inflight.erase(it);
     if (was_front && !w.inflight.empty()) start_clock(run, w.inflight.front().key);
   }
@@ -1047,6 +1051,7 @@ struct Engine::Broker {
   void requeue(WorkerRt& w, RunRt& run) {
     auto& queue = run.stages[w.stage].queue;
     for (auto it = w.inflight.rbegin(); it != w.inflight.rend(); ++it) {
+      release_gpus(*it);
       auto& q = run.jobs.at(it->key);
       q.state = JobState::Pending;
       q.worker.clear();
@@ -1078,7 +1083,7 @@ struct Engine::Broker {
   // --- dispatch, timeouts ---------------------------------------------------------------
 
   // The JOB body: the job's identity and every upstream output, spliced in as stored.
-  Result<Bytes> build_job(RunRt& run, JobRt& j, const StageSpec& st) {
+  Result<Bytes> build_job(RunRt& run, JobRt& j, const StageSpec& st, const Value& resources) {
     Envelope env{run.id, run.record.get_string("round"), j.unit == kRoundUnit ? "" : j.unit, j.stage,
                  run.id + "/" + j.key(), j.attempt};
     std::vector<std::shared_ptr<const std::vector<Bytes>>> parts;
@@ -1117,7 +1122,7 @@ struct Engine::Broker {
     j.inputs = int64_t(inputs.size());
     static const Value kNull;
     auto* round = run.record.find("round_info");
-    return encode_job(env, j.unit == kRoundUnit ? kNull : run.entrants[j.unit], round ? *round : kNull, inputs, failed);
+    return encode_job(env, j.unit == kRoundUnit ? kNull : run.entrants[j.unit], round ? *round : kNull, inputs, failed, resources);
   }
 
   void dispatch() {
@@ -1139,18 +1144,38 @@ struct Engine::Broker {
             auto* w = worker(wid);
             // A process worker gets one job at a time: when it dies, the job it died on is
             // then certain (an answer it sent just before dying can be lost with it).
-            size_t depth = srt.spec->isolation == Isolation::Process ? 1 : size_t(srt.spec->prefetch);
+            // GPU jobs too: a job sent ahead would hold its GPUs while it waits.
+            size_t depth = srt.spec->isolation == Isolation::Process || srt.spec->gpus > 0 ? 1 : size_t(srt.spec->prefetch);
             if (w && w->ready && !w->lost && w->inflight.size() < depth &&
                 (!idle || w->inflight.size() < idle->inflight.size()))
               idle = w;
           }
           if (!idle) break;
+          std::vector<int> gpus;
+          Value resources;
+          if (int need = srt.spec->gpus; need > 0) {
+            if (size_t(need) > eng.gpus_.size()) {
+              auto key = srt.queue.front();
+              srt.queue.pop_front();
+              auto& j = run.jobs.at(key);
+              j.attempt++;
+              j.failures = srt.spec->retries;  // waiting cannot help: no retry
+              fail_attempt(run, j, "stage " + srt.spec->id + " needs " + std::to_string(need) + " GPU(s); the daemon's pool has " +
+                                       std::to_string(eng.gpus_.size()) + " (" + eng.gpu_note_ + ")");
+              continue;
+            }
+            gpus = acquire_gpus(size_t(need));
+            if (gpus.empty()) break;  // all leased: the job waits in the queue
+            Array g(gpus.begin(), gpus.end());
+            resources.set("gpus", std::move(g));
+          }
           auto key = srt.queue.front();
           srt.queue.pop_front();
           auto& j = run.jobs.at(key);
           j.attempt++;
-          auto body = build_job(run, j, *srt.spec);
+          auto body = build_job(run, j, *srt.spec, resources);
           if (!body) {
+            release_gpus({key, 0, gpus});
             fail_attempt(run, j, "cannot assemble job inputs: " + body.error());
             continue;
           }
@@ -1167,6 +1192,7 @@ struct Engine::Broker {
             send_to(*idle->router, idle->id, f);
           } catch (const zmq::error_t& e) {
             spdlog::error("run={} job={} cannot reach worker {}: {}", run.id, key, idle->id, e.what());
+            release_gpus({key, 0, gpus});
             j.attempt--;
             srt.queue.push_front(key);
             requeue(*idle, run);
@@ -1174,7 +1200,8 @@ struct Engine::Broker {
             spawn_worker(run, *srt.spec);
             break;
           }
-          idle->inflight.push_back({key, next_serial});
+          if (!gpus.empty()) spdlog::info("run={} job={} leased GPU(s) {}", run.id, key, resources.find("gpus") ? to_json(*resources.find("gpus")) : "");
+          idle->inflight.push_back({key, next_serial, std::move(gpus)});
           j.state = JobState::Running;
           j.worker = idle->id;
           j.started = now_iso8601();
@@ -1183,6 +1210,25 @@ struct Engine::Broker {
         }
       }
     }
+  }
+
+  // GPUs of the pool for one job: the least-held ones when sharing, else only free ones (none
+  // when fewer than n are free).
+  std::vector<int> acquire_gpus(size_t n) {
+    std::vector<int> order = eng.gpus_;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return gpu_holders[a] < gpu_holders[b]; });
+    if (!eng.gpu_share_) {
+      order.erase(std::remove_if(order.begin(), order.end(), [&](int g) { return gpu_holders[g] > 0; }), order.end());
+      if (order.size() < n) return {};
+    }
+    order.resize(n);
+    std::sort(order.begin(), order.end());
+    for (int g : order) ++gpu_holders[g];
+    return order;
+  }
+  void release_gpus(const WorkerRt::Sent& s) {
+    for (int g : s.gpus)
+      if (gpu_holders[g] > 0) --gpu_holders[g];
   }
 
   void write_soft() {
@@ -1205,6 +1251,8 @@ struct Engine::Broker {
     for (auto* w : expired) {
       RunRt& run = *runs.at(w->run);
       auto head = w->inflight.front();
+      // A thread stuck in a plugin may still use the GPU; the job is given up on all the same.
+      release_gpus(head);
       w->inflight.pop_front();
       JobRt& j = run.jobs.at(head.key);
       const StageSpec& st = *run.spec->stage(j.stage);

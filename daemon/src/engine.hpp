@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace zmq {
 class context_t;
@@ -69,6 +70,14 @@ class Engine {
   Result<Value> run_status(const std::string& run_id) const;
   // Output messages of a run (optionally one stage), in key order. Thread-safe.
   Result<std::vector<Message>> run_outputs(const std::string& run_id, const std::string& stage = {}) const;
+  // The GPUs jobs of stages with `gpus: N` lease, each held by one job at a time unless share;
+  // note says where the list came from (shown when a stage needs more than there are). Set
+  // before start().
+  void set_gpu_pool(std::vector<int> gpus, bool share, std::string note) {
+    gpus_ = std::move(gpus);
+    gpu_share_ = share;
+    gpu_note_ = std::move(note);
+  }
   // Calls fn when a run reaches a final state (from the broker thread). Set before start().
   void on_run_finished(std::function<void(const std::string& run_id)> fn) { finished_cb_ = std::move(fn); }
 
@@ -86,6 +95,9 @@ class Engine {
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::function<void(const std::string&)> finished_cb_;
+  std::vector<int> gpus_;
+  bool gpu_share_ = false;
+  std::string gpu_note_;
 
   friend struct Broker;
 };

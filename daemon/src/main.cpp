@@ -3,6 +3,7 @@
 #include "config.hpp"
 #include "control.hpp"
 #include "engine.hpp"
+#include "gpus.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
 #include "store.hpp"
@@ -43,6 +44,9 @@ Options (each overrides the config file, which overrides the embedded defaults):
   --log-file FILE        log to FILE instead of stderr
   --drain-timeout S      seconds SIGTERM waits for in-flight jobs
   --pipeline FILE        load this pipeline at start; repeat for more
+  --gpus LIST            GPUs stages with `gpus: N` lease: "auto" (NVML) or "0,1,3"
+  --gpu-share            let concurrent jobs lease the same GPUs
+  --nvml-library PATH    the NVML library for --gpus auto (default libnvidia-ml.so.1)
 
 Commands that print and exit:
   --validate FILE        check a pipeline file exactly as a start would; exit 1 if invalid
@@ -141,10 +145,11 @@ int parse_args(int argc, char** argv, Args& a) {
     else if (f == "--print-config") a.print_config = true;
     else if (f == "--verify-audit") a.verify_audit = true;
     else if (f == "--json") a.json = true;
+    else if (f == "--gpu-share") a.cfg.gpu_share = true;
     else if (f == "--config") ++i;
     else if (f == "--data-dir" || f == "--plugin-dir" || f == "--control" || f == "--control-group" ||
              f == "--log-level" || f == "--log-file" || f == "--drain-timeout" || f == "--pipeline" ||
-             f == "--validate" || f == "--plugin-help") {
+             f == "--validate" || f == "--plugin-help" || f == "--gpus" || f == "--nvml-library") {
       auto* v = value();
       if (!v) return 2;
       if (f == "--data-dir") a.cfg.data_dir = *v;
@@ -159,6 +164,8 @@ int parse_args(int argc, char** argv, Args& a) {
         if (!pipelines_reset) a.cfg.pipelines.clear(), pipelines_reset = true;
         a.cfg.pipelines.push_back(*v);
       } else if (f == "--validate") a.validate = *v;
+      else if (f == "--gpus") a.cfg.gpus = *v;
+      else if (f == "--nvml-library") a.cfg.nvml_library = *v;
       else if (f == "--plugin-help") a.plugin_help = *v;
       else {
         try {
@@ -294,6 +301,9 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   Engine engine(**store, **audit, plugins, {a.cfg.data_dir, a.cfg.drain_timeout_s, std::filesystem::path(exe_dir()) / "evald-worker"});
+  GpuPool gpu_pool = resolve_gpu_pool(a.cfg.gpus, a.cfg.nvml_library);
+  spdlog::info("gpu pool: {} GPU(s){} ({})", gpu_pool.gpus.size(), a.cfg.gpu_share ? ", shared" : "", gpu_pool.note);
+  engine.set_gpu_pool(gpu_pool.gpus, a.cfg.gpu_share, gpu_pool.note);
   bool stopping = false;
   auto begin_stop = [&] {
     if (stopping) return;

@@ -144,7 +144,7 @@ Result<PipelineSpec> parse_pipeline(std::string_view yaml, const std::string& so
     return Status::error(err.text);
   }
 
-  static const std::set<std::string> kStage = {"id", "plugin", "config", "per", "after", "timeout_s", "retries", "workers", "prefetch", "isolation"};
+  static const std::set<std::string> kStage = {"id", "plugin", "config", "per", "after", "timeout_s", "retries", "workers", "prefetch", "isolation", "gpus"};
   std::vector<StageSpec> parsed;
   std::map<std::string, YAML::Mark> after_marks;
   for (size_t i = 0; i < stages.size(); ++i) {
@@ -159,7 +159,7 @@ Result<PipelineSpec> parse_pipeline(std::string_view yaml, const std::string& so
     for (const auto& kv : n)
       if (!kStage.count(kv.first.Scalar()))
         err.add(kv.first.Mark(), at + "." + kv.first.Scalar(),
-                "unknown field (known: id, plugin, config, per, after, timeout_s, retries, workers, prefetch, isolation)");
+                "unknown field (known: id, plugin, config, per, after, timeout_s, retries, workers, prefetch, isolation, gpus)");
     if (!n["id"] || !n["id"].IsScalar()) {
       err.add(n.Mark(), at + ".id", "required string missing");
     } else {
@@ -185,6 +185,7 @@ Result<PipelineSpec> parse_pipeline(std::string_view yaml, const std::string& so
     read_int(n["retries"], at + ".retries", 0, 100, s.retries, err);
     read_int(n["workers"], at + ".workers", 1, 64, s.workers, err);
     read_int(n["prefetch"], at + ".prefetch", 1, 1024, s.prefetch, err);
+    read_int(n["gpus"], at + ".gpus", 0, 64, s.gpus, err);
     if (auto iso = n["isolation"]) {
       if (iso.IsScalar() && iso.Scalar() == "thread") s.isolation = Isolation::Thread;
       else if (iso.IsScalar() && iso.Scalar() == "process") s.isolation = Isolation::Process;

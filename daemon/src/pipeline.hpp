@@ -29,6 +29,7 @@ struct StageSpec {
   int workers = 1;   // worker threads (each with its own plugin instance)
   int prefetch = 8;  // jobs sent ahead to each worker; 1 for long jobs that should not queue
   Isolation isolation = Isolation::Thread;
+  int gpus = 0;      // GPUs each job leases from the daemon's pool (job.resources.gpus)
   int line = 0;
   std::shared_ptr<const PluginLibrary> library;
 };

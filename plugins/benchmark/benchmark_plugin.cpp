@@ -140,10 +140,13 @@ class Benchmark : public evald::Plugin {
     auto cancelled = [&ctx] { return ctx.cancelled(); };
     const bool command = config_.get_string("backend") == "command";
 
-    // GPUs: a command job leases its own; telemetry watches what the job uses.
+    // GPUs: the daemon's lease when the stage asks for `gpus: N` (its pool spans every worker
+    // and process); else, without a daemon pool, a command job leases from config.gpus within
+    // this process. Telemetry watches what the job uses.
     bench::GpuPool::Lease lease;
-    std::vector<int> watched = gpus_;
-    if (command && !gpus_.empty()) {
+    const std::vector<int> leased = job.gpus();
+    std::vector<int> watched = leased.empty() ? gpus_ : leased;
+    if (command && leased.empty() && !gpus_.empty()) {
       auto l = bench::GpuPool::acquire(gpus_, size_t(config_.get_int("gpus_per_job")), config_.get_bool("share_gpus"), cancelled);
       if (!l) return l.status();
       lease = std::move(*l);
@@ -161,7 +164,7 @@ class Benchmark : public evald::Plugin {
 
     evald::Array suites, full_suites;
     Value backend_info;
-    Status st = command ? run_command_backend(job, sub, entrant, lease.gpus(), ctx, &suites, &backend_info)
+    Status st = command ? run_command_backend(job, sub, entrant, leased.empty() ? lease.gpus() : leased, ctx, &suites, &backend_info)
                         : run_openai_backend(sub, ctx, &suites, &full_suites, &backend_info);
     if (telemetry) telemetry_out = telemetry->stop();
     if (!st) return st;

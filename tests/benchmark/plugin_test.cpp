@@ -242,6 +242,16 @@ TEST(BenchmarkPlugin, CommandBackendReadsHarnessResults) {
   EXPECT_NE(p.find("telemetry")->get_string("reason").find("NVML not loadable"), std::string::npos);
   EXPECT_FALSE(p.find("telemetry")->find("energy_j"));
   EXPECT_TRUE(evald::bench::GpuPool::busy().empty());
+
+  // With the daemon's lease in the job (a stage with `gpus: 2`), those GPUs are the job's,
+  // whatever the plugin's own list says.
+  auto job = PluginHarness::entrant_job("team-b", sub);
+  job.resources.set("gpus", Array{6, 7});
+  auto leased = h.process(job);
+  ASSERT_TRUE(leased) << leased.error();
+  auto* cmd2 = (*leased)[0].payload.find("command");
+  EXPECT_EQ(cmd2->get_string("cuda_visible_devices"), "6,7");
+  EXPECT_EQ(slurp(cmd2->get_string("stdout")), "gpus=6,7 model=team-model\n");
 }
 
 TEST(BenchmarkPlugin, CommandBackendFailures) {

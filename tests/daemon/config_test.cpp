@@ -1,4 +1,5 @@
 #include "config.hpp"
+#include "gpus.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,4 +34,26 @@ TEST(DaemonConfig, ErrorsNameFileLineAndKey) {
   c.log_level = "info";
   c.control = "http://x";
   EXPECT_FALSE(finalize_config(c).ok());
+}
+
+TEST(Config, GpuPoolKeys) {
+  DaemonConfig c;
+  c.data_dir = "d";
+  c.log_level = "info";
+  ASSERT_TRUE(apply_config_yaml(c, "gpus: \"0,2\"\ngpu_share: true\n", "c.yaml").ok());
+  EXPECT_EQ(c.gpus, "0,2");
+  EXPECT_TRUE(c.gpu_share);
+  EXPECT_TRUE(finalize_config(c).ok());
+  c.gpus = "0,x";
+  EXPECT_NE(finalize_config(c).message().find("gpus: \"0,x\""), std::string::npos);
+  EXPECT_NE(apply_config_yaml(c, "gpu_share: maybe\n", "c.yaml").message().find("c.yaml:1:12: gpu_share: expected true or false"),
+            std::string::npos);
+  auto none = resolve_gpu_pool("", "x");
+  EXPECT_TRUE(none.gpus.empty());
+  auto listed = resolve_gpu_pool("1,3", "x");
+  EXPECT_EQ(listed.gpus, (std::vector<int>{1, 3}));
+  // No NVML here (or a wrong library): an empty pool that says why, not an error.
+  auto missing = resolve_gpu_pool("auto", "/nonexistent/libnvidia-ml.so.1");
+  EXPECT_TRUE(missing.gpus.empty());
+  EXPECT_NE(missing.note.find("NVML is not available"), std::string::npos) << missing.note;
 }

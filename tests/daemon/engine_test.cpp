@@ -23,10 +23,11 @@ class EngineTest : public ::testing::Test {
   void SetUp() override { open(); }
   void TearDown() override { close(); }
 
-  void open() {
+  void open(std::vector<int> gpus = {}, bool gpu_share = false) {
     store_ = std::move(*Store::open(tmp_.path()));
     audit_ = std::move(*AuditLog::open(*store_));
     engine_ = std::make_unique<Engine>(*store_, *audit_, plugins(), EngineOptions{tmp_.path(), 5, EVALD_WORKER_BIN});
+    engine_->set_gpu_pool(std::move(gpus), gpu_share, "test pool");
     engine_->on_run_finished([this](const std::string& id) {
       std::lock_guard lock(mu_);
       finished_.insert(id);
@@ -378,6 +379,49 @@ TEST_F(EngineTest, PluginsReadTheRoundsIntakeRecords) {
     EXPECT_EQ(ids.back().as_string(), "v1099");
     EXPECT_EQ(p.get_int("intake_bytes"), 100 * 60000) << isolation;
   }
+}
+
+// Jobs of a stage with `gpus: 1` lease GPUs from the daemon's pool: never the same GPU at
+// once unless sharing is on, and a stage needing more than the pool fails clearly.
+TEST_F(EngineTest, GpuJobsLeaseFromThePoolWithoutSharing) {
+  close();
+  open({0, 1});
+  auto run = start("name: p\nstages:\n  - id: s1\n    plugin: test-behave\n    workers: 4\n    gpus: 1\n    config: {sleep_ms: 60}\n",
+                   {"a", "b", "c", "d", "e", "f"});
+  ASSERT_TRUE(wait(run, 60));
+  EXPECT_EQ(status(run).get_string("state"), "done");
+  auto outs = engine_->run_outputs(run);
+  ASSERT_TRUE(outs.ok());
+  ASSERT_EQ(outs->size(), 6u);
+  std::set<int64_t> used;
+  for (auto& m : *outs) {
+    auto& g = m.payload.find("gpus")->as_array();
+    ASSERT_EQ(g.size(), 1u);
+    used.insert(g[0].as_int());
+    EXPECT_FALSE(m.payload.get_bool("gpu_overlap")) << "job " << m.envelope.job << " found its GPU in use";
+  }
+  EXPECT_EQ(used, (std::set<int64_t>{0, 1}));
+
+  auto big = start("name: q\nstages:\n  - id: s1\n    plugin: test-behave\n    retries: 3\n    gpus: 3\n", {"a"});
+  ASSERT_TRUE(wait(big, 60));
+  auto st = status(big);
+  EXPECT_EQ(job(st, "s1", "a").get_string("state"), "failed");
+  EXPECT_EQ(job(st, "s1", "a").get_int("attempt"), 1) << "no retry: waiting cannot make the pool bigger";
+  EXPECT_NE(job(st, "s1", "a").get_string("error").find("needs 3 GPU(s); the daemon's pool has 2 (test pool)"), std::string::npos)
+      << job(st, "s1", "a").get_string("error");
+}
+
+TEST_F(EngineTest, SharedGpusAreLeasedToConcurrentJobs) {
+  close();
+  open({3}, true);
+  auto run = start("name: p\nstages:\n  - id: s1\n    plugin: test-behave\n    workers: 3\n    gpus: 1\n    config: {sleep_ms: 200}\n",
+                   {"a", "b", "c"});
+  ASSERT_TRUE(wait(run, 60));
+  auto outs = engine_->run_outputs(run);
+  ASSERT_TRUE(outs.ok());
+  for (auto& m : *outs) EXPECT_EQ(m.payload.find("gpus")->as_array()[0].as_int(), 3);
+  auto st = status(run);
+  EXPECT_EQ(st.get_string("state"), "done");
 }
 
 TEST_F(EngineTest, ProcessWorkerPastItsTimeoutIsKilled) {

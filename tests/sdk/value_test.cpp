@@ -208,6 +208,13 @@ TEST(Message, SplicedEncodingsEqualTheValueEncodings) {
   Bytes enc = mp::encode(m.to_value());
   Bytes job = encode_job(j.envelope, j.entrant, j.round, {&enc, &enc}, j.failed_upstream);
   EXPECT_EQ(job, mp::encode(j.to_value()));
+  // With the daemon's GPU lease: the same bytes as the map, and back again.
+  j.resources.set("gpus", Array{Value(2), Value(3)});
+  Bytes leased = encode_job(j.envelope, j.entrant, j.round, {&enc, &enc}, j.failed_upstream, j.resources);
+  EXPECT_EQ(leased, mp::encode(j.to_value()));
+  auto back = Job::from_value(*mp::decode(leased));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->gpus(), (std::vector<int>{2, 3}));
 }
 
 // Found by fuzz_msgpack: validate took a container key for the previous string key.

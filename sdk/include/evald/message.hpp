@@ -81,6 +81,18 @@ struct Job {
   Value round;                // {id, competition, entrants: [...]} of the run
   std::vector<Message> inputs;  // outputs of the upstream jobs, in stage then entrant order
   std::vector<FailedUpstream> failed_upstream;
+  // What the daemon leased to this job, e.g. {gpus: [2, 3]} from its GPU pool for a stage
+  // with `gpus: 2`; null when nothing was. Held only while the job runs.
+  Value resources;
+
+  // GPU indices leased to this job (empty when none).
+  std::vector<int> gpus() const {
+    std::vector<int> out;
+    if (auto* g = resources.find("gpus"); g && g->is_array())
+      for (auto& x : g->as_array())
+        if (x.is_int()) out.push_back(int(x.as_int()));
+    return out;
+  }
 
   // Inputs of one kind (or one upstream stage when stage is not empty).
   std::vector<const Message*> inputs_of(std::string_view kind, std::string_view stage = {}) const {
@@ -107,6 +119,7 @@ struct Job {
       failed.push_back(std::move(e));
     }
     v.set("failed_upstream", std::move(failed));
+    if (!resources.is_null()) v.set("resources", resources);
     return v;
   }
   static Result<Job> from_value(const Value& v) {
@@ -116,6 +129,7 @@ struct Job {
     j.envelope = Envelope::from_value(*env);
     if (auto* e = v.find("entrant")) j.entrant = *e;
     if (auto* r = v.find("round")) j.round = *r;
+    if (auto* r = v.find("resources")) j.resources = *r;
     if (auto* in = v.find("inputs"); in && in->is_array())
       for (auto& m : in->as_array()) {
         auto msg = Message::from_value(m);
@@ -152,14 +166,15 @@ inline Bytes encode_message(const Envelope& env, std::string_view kind, int64_t 
 
 // The msgpack of Job::to_value(), with inputs given as encoded messages.
 inline Bytes encode_job(const Envelope& env, const Value& entrant, const Value& round,
-                        const std::vector<const Bytes*>& inputs, const std::vector<FailedUpstream>& failed) {
+                        const std::vector<const Bytes*>& inputs, const std::vector<FailedUpstream>& failed,
+                        const Value& resources = Value()) {
   Job shell;
   shell.failed_upstream = failed;
   Bytes out;
   size_t total = 256;
   for (auto* m : inputs) total += m->size();
   out.reserve(total);
-  msgpack::write_map_header(out, 5);
+  msgpack::write_map_header(out, resources.is_null() ? 5 : 6);
   msgpack::encode_to(Value("entrant"), out);
   msgpack::encode_to(entrant, out);
   msgpack::encode_to(Value("envelope"), out);
@@ -169,6 +184,10 @@ inline Bytes encode_job(const Envelope& env, const Value& entrant, const Value& 
   msgpack::encode_to(Value("inputs"), out);
   msgpack::write_array_header(out, inputs.size());
   for (auto* m : inputs) out.insert(out.end(), m->begin(), m->end());
+  if (!resources.is_null()) {
+    msgpack::encode_to(Value("resources"), out);
+    msgpack::encode_to(resources, out);
+  }
   msgpack::encode_to(Value("round"), out);
   msgpack::encode_to(round, out);
   return out;

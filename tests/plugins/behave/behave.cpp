@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
 
 using evald::Status;
@@ -45,7 +47,30 @@ class Behave : public evald::Plugin {
   Status finish(const evald::Job& job, evald::Context& ctx) override { return run(job, ctx); }
 
  private:
+  // GPUs held by jobs running in this process, to catch two jobs given the same GPU.
+  static std::mutex& gpu_mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::map<int, int>& gpu_busy() {
+    static std::map<int, int> b;
+    return b;
+  }
+
   Status run(const evald::Job& job, evald::Context& ctx) {
+    const std::vector<int> gpus = job.gpus();
+    bool overlap = false;
+    {
+      std::lock_guard lock(gpu_mu());
+      for (int g : gpus) overlap |= gpu_busy()[g]++ > 0;
+    }
+    struct Release {
+      const std::vector<int>& gpus;
+      ~Release() {
+        std::lock_guard lock(gpu_mu());
+        for (int g : gpus) --gpu_busy()[g];
+      }
+    } release{gpus};
     if (sleep_ms_ > 0 && mode_ != "hang_hard") std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
     bool applies = only_.empty() || std::find(only_.begin(), only_.end(), job.envelope.entrant) != only_.end();
     std::string mode = applies ? mode_ : "ok";
@@ -86,6 +111,10 @@ class Behave : public evald::Plugin {
       p.set("inputs", int64_t(job.inputs.size()));
       p.set("failed_upstream", int64_t(job.failed_upstream.size()));
       p.set("value", in_sum + 1.0);
+      if (!gpus.empty()) {
+        p.set("gpus", evald::Array(gpus.begin(), gpus.end()));
+        p.set("gpu_overlap", overlap);
+      }
       if (!intake_.empty()) {
         p.set("intake_ids", intake_ids);
         p.set("intake_bytes", intake_bytes);
