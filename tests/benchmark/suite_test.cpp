@@ -133,6 +133,15 @@ TEST(BenchmarkSuite, KmmluAndMmluCsv) {
   auto bad = load_suite(d / "suite.yaml");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("abstract_algebra_test.csv:1: answer \"E\" is neither a letter A-D nor a 1-based number 1-4"), std::string::npos) << bad.error();
+
+  // Found by fuzz_suite: a headerless row of 29 fields made 27 choices, past the letters A-Z.
+  std::string wide = "q";
+  for (int i = 0; i < 27; ++i) wide += "," + std::to_string(i);
+  write_file(d / "abstract_algebra_test.csv", wide + ",A\n");
+  auto too_wide = load_suite(d / "suite.yaml");
+  ASSERT_FALSE(too_wide);
+  EXPECT_NE(too_wide.error().find("abstract_algebra_test.csv:1: expected a header"), std::string::npos) << too_wide.error();
+  EXPECT_NE(too_wide.error().find("(2 to 26 choices), found 29 fields"), std::string::npos) << too_wide.error();
 }
 
 TEST(BenchmarkSuite, PromptsWithFewShotAndRotation) {

@@ -246,8 +246,9 @@ Status parse_mmlu_csv(std::string_view text, const std::string& path, const Suit
     for (char c = 'a'; c <= 'z' && col.count(std::string(1, c)); ++c) choice_cols.push_back(col[std::string(1, c)]);
     if (auto it = col.find(lower_ascii(suite.category_field)); it != col.end()) cat = it->second;
   } else {
-    if (rows[0].fields.size() < 4)
-      return Status::error(at(path, rows[0].line) + ": expected a header (question, A, B, ..., answer) or MMLU's question,A,B,C,D,answer rows");
+    if (rows[0].fields.size() < 4 || rows[0].fields.size() > 28)
+      return Status::error(at(path, rows[0].line) + ": expected a header (question, A, B, ..., answer) or MMLU's question,A,B,C,D,answer rows "
+                                                    "(2 to 26 choices), found " + std::to_string(rows[0].fields.size()) + " fields");
     q = 0;
     ans = rows[0].fields.size() - 1;
     for (size_t i = 1; i < ans; ++i) choice_cols.push_back(i);
