@@ -142,6 +142,14 @@ TEST(BenchmarkSuite, KmmluAndMmluCsv) {
   ASSERT_FALSE(too_wide);
   EXPECT_NE(too_wide.error().find("abstract_algebra_test.csv:1: expected a header"), std::string::npos) << too_wide.error();
   EXPECT_NE(too_wide.error().find("(2 to 26 choices), found 29 fields"), std::string::npos) << too_wide.error();
+
+  // Found by fuzz_suite: a header naming a choice column after the others (here C twice, the
+  // last one wins) read past a short row.
+  write_file(d / "Accounting-test.csv", "question,answer,A,B,C,D,Category,C\nq,1,a,b,c,d,x\n");
+  write_file(d / "abstract_algebra_test.csv", "q,1,2,3,4,B\n");
+  auto short_row = load_suite(d / "suite.yaml");
+  ASSERT_FALSE(short_row);
+  EXPECT_NE(short_row.error().find("Accounting-test.csv:2: 7 fields, expected at least 8"), std::string::npos) << short_row.error();
 }
 
 TEST(BenchmarkSuite, PromptsWithFewShotAndRotation) {

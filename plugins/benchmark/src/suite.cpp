@@ -257,7 +257,8 @@ Status parse_mmlu_csv(std::string_view text, const std::string& path, const Suit
   for (size_t r = header ? 1 : 0; r < rows.size(); ++r) {
     auto& f = rows[r].fields;
     std::string where_ = at(path, rows[r].line);
-    size_t need = std::max({q, ans, choice_cols.back(), cat == SIZE_MAX ? 0 : cat}) + 1;
+    // Choice columns need not be in order (a header may name them in any order): the largest counts.
+    size_t need = std::max({q, ans, *std::max_element(choice_cols.begin(), choice_cols.end()), cat == SIZE_MAX ? 0 : cat}) + 1;
     if (f.size() < need) return Status::error(where_ + ": " + std::to_string(f.size()) + " fields, expected at least " + std::to_string(need));
     Item it;
     it.file = path;
