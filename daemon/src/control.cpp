@@ -53,7 +53,7 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
-                            "decision.record", "shutdown"};
+                            "decision.record", "round.decide", "shutdown"};
 
 }  // namespace
 
@@ -174,6 +174,82 @@ Result<Value> ControlApi::pipeline_load(const Value& req, const std::string& act
   r.set("changed", true);
   r.set("stages", int64_t(shared->stages.size()));
   return r;
+}
+
+// Records a round's decision from the tally of its latest finished run: who advances, who was
+// eliminated or disqualified, traceable to that run and its tally's artifact hash. A round the
+// tally left undecided is refused with the reasons; a new decision replaces an earlier one
+// only with a reason, and both are in the audit log.
+Result<Value> ControlApi::round_decide(const Value& req, const std::string& actor) {
+  auto comp = need_id(req, "competition");
+  if (!comp) return comp.status();
+  auto round = need_id(req, "round");
+  if (!round) return round.status();
+  std::string want_run = req.get_string("run");
+  std::string latest;
+  auto st = store_.scan(Family::Runs, "", [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (v && v->get_string("competition") == *comp && v->get_string("round") == *round && v->get_string("state") != "running" &&
+        (want_run.empty() || key == want_run))
+      latest = std::string(key);
+    return true;
+  });
+  if (!st) return st;
+  if (latest.empty())
+    return Status::error(want_run.empty() ? "round " + *round + " has no finished run to decide from" : "no finished run " + want_run + " of round " + *round);
+  auto msgs = engine_.run_outputs(latest);
+  if (!msgs) return msgs.status();
+  const Message* tally = nullptr;
+  for (auto& m : *msgs)
+    if (m.payload.get_string("schema") == "evald.tally/1") {
+      if (tally) return Status::error(latest + " holds more than one tally result");
+      tally = &m;
+    }
+  if (!tally) return Status::error(latest + " has no tally result (its pipeline needs a tally stage, or the tally job failed)");
+  const Value& t = tally->payload;
+  if (!t.get_bool("decided")) {
+    std::string why;
+    if (auto* u = t.find("undecided"); u && u->is_array())
+      for (auto& x : u->as_array()) why += "\n  " + x.as_string();
+    return Status::error("the tally of " + latest + " leaves round " + *round + " undecided (rerun the failed jobs, or record a decision with "
+                         "evalctl decision record, then run the round again):" + why);
+  }
+  Value decision;
+  decision.set("run", latest);
+  decision.set("tally_job", tally->envelope.job);
+  decision.set("tally_sha256", t.get_string("artifact_sha256"));
+  decision.set("decided_at", now_iso8601());
+  decision.set("decided_by", actor);
+  Array advance, eliminated, disqualified;
+  for (auto& e : t.find("entrants")->as_array()) {
+    std::string d = e.get_string("decision");
+    (d == "advance" ? advance : d == "disqualified" ? disqualified : eliminated).push_back(e.get_string("entrant"));
+  }
+  decision.set("advance", std::move(advance));
+  decision.set("eliminated", std::move(eliminated));
+  decision.set("disqualified", std::move(disqualified));
+  std::lock_guard lock(mu_);
+  auto rrec = store_.get_value(Family::Rounds, *comp + "/" + *round);
+  if (!rrec) return rrec.status();
+  if (!*rrec) return Status::error("no round \"" + *round + "\" in competition \"" + *comp + "\"");
+  Value r = **rrec;
+  if (auto* prev = r.find("decision"); prev && prev->is_map()) {
+    if (prev->get_string("run") == latest) return *prev;  // already decided from this run
+    std::string reason = req.get_string("reason");
+    if (reason.empty())
+      return Status::error("round " + *round + " was decided from " + prev->get_string("run") + "; deciding it again from " + latest +
+                           " needs --reason");
+    decision.set("replaces", *prev);
+    decision.set("reason", reason);
+  }
+  r.set("decision", decision);
+  auto b = store_.batch();
+  b.put(Family::Rounds, *comp + "/" + *round, r);
+  Value d = decision;
+  d.set("competition", *comp);
+  d.set("round", *round);
+  if (auto st2 = commit(b, actor, "round.decide", d); !st2) return st2;
+  return decision;
 }
 
 Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) {
@@ -334,11 +410,25 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     auto existing = store_.get(Family::Rounds, *comp + "/" + *id);
     if (!existing) return existing.status();
     if (*existing) return Status::error("round \"" + *id + "\" already exists in competition \"" + *comp + "\"");
+    // A later round's roster starts with those the earlier round's decision advanced;
+    // entrant.add --round adds the entrants of an additional call.
+    Array roster;
+    std::string from = req.get_string("from_round");
+    if (!from.empty()) {
+      if (auto st = check_id("from_round", from); !st) return st;
+      auto prev = store_.get_value(Family::Rounds, *comp + "/" + from);
+      if (!prev) return prev.status();
+      if (!*prev) return Status::error("no round \"" + from + "\" in competition \"" + *comp + "\"");
+      auto* d = (*prev)->find("decision");
+      if (!d || !d->is_map()) return Status::error("round " + from + " is not decided yet (evalctl round decide " + *comp + " " + from + ")");
+      if (auto* adv = d->find("advance"); adv && adv->is_array()) roster = adv->as_array();
+    }
     Value rec;
     rec.set("id", *id);
     rec.set("competition", *comp);
     rec.set("pipeline", *pname);
-    rec.set("entrants", Array{});
+    rec.set("entrants", roster);
+    if (!from.empty()) rec.set("from_round", from);
     rec.set("created", now_iso8601());
     auto b = store_.batch();
     b.put(Family::Rounds, *comp + "/" + *id, rec);
@@ -447,6 +537,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     if (!decision) return decision.status();
     return intake_.record_decision(*comp, *round, *entrant, *decision, req.get_string("reason"), actor);
   }
+  if (op == "round.decide") return round_decide(req, actor);
   if (op == "run.start") return run_start(req, actor);
   if (op == "run.status") {
     auto run = need_string(req, "run");

@@ -55,6 +55,7 @@ class ControlApi {
   Result<Value> dispatch(const std::string& op, const Value& req, const std::string& actor);
   Result<Value> pipeline_load(const Value& req, const std::string& actor);
   Result<Value> run_start(const Value& req, const std::string& actor);
+  Result<Value> round_decide(const Value& req, const std::string& actor);
   Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
   std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
 

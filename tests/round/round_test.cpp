@@ -167,6 +167,12 @@ TEST(Round, ScoresGatesAndDecides) {
   EXPECT_NE(bad.out.find(tmp / "samples/experts.csv"), std::string::npos) << bad.out;
   std::filesystem::copy_file(kSamples + "/experts.csv", tmp / "samples/experts.csv", std::filesystem::copy_options::overwrite_existing);
 
+  // The round's decision is recorded from that tally.
+  auto decided = d.ctl("--json round decide k-ai round-1");
+  ASSERT_EQ(decided.code, 0) << decided.out;
+  EXPECT_NE(decided.out.find("\"disqualified\":[\"team-e\"]"), std::string::npos) << decided.out;
+  EXPECT_NE(decided.out.find("\"run\":\"run-000001\""), std::string::npos) << decided.out;
+
   // The operator overrides team-d's elimination with a recorded reason; a rerun applies it.
   EXPECT_EQ(d.ctl("decision record k-ai round-1 team-d advance").code, 2) << "a reason is required";
   auto rec = d.ctl("decision record k-ai round-1 team-d advance --reason 'appeal upheld (SAMPLE)'");

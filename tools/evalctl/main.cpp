@@ -52,7 +52,8 @@ Commands:
   pipeline reload                         re-read every pipeline file (as SIGHUP does)
   competition create ID [--name NAME]     a new competition
   competition list
-  round create COMP ROUND --pipeline NAME a round evaluated by a pipeline
+  round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
+  round decide COMP ROUND                 record who advances, from the round's tally
   round list COMP
   round show COMP ROUND
   entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...
@@ -93,7 +94,8 @@ const std::vector<Command> kCommands = {
     {{"pipeline", "reload"}, "evalctl pipeline reload", "Re-reads every pipeline file the daemon loaded; invalid files keep the previous definition."},
     {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
     {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
-    {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME", "Creates a round of a competition, evaluated by a loaded pipeline."},
+    {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
+    {{"round", "decide"}, "evalctl round decide COMP ROUND [--run RUN] [--reason TEXT]", "Records the round's decision from the tally of its latest finished run (or RUN): who advances, who was eliminated or disqualified. Refused while the tally leaves the round undecided (it says why). Deciding a decided round again from another run needs --reason; both decisions stay in the audit log."},
     {{"round", "list"}, "evalctl round list COMP", "Lists a competition's rounds and their rosters."},
     {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline and roster."},
     {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant (or updates its submission) and optionally adds it to a round's roster. --set adds submission fields, e.g. --set weights=/data/team1/model.safetensors."},
@@ -362,9 +364,24 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     req.set("competition", o.pos[0]);
     req.set("id", o.pos[1]);
     req.set("pipeline", o.get("--pipeline"));
+    if (o.has("--from-round")) req.set("from_round", o.get("--from-round"));
     auto r = simple("round.create");
     if (o.json) return print_json(r), kOk;
-    std::printf("round %s/%s created (pipeline %s)\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str());
+    std::printf("round %s/%s created (pipeline %s)%s\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str(),
+                o.has("--from-round") ? (", roster from " + o.get("--from-round") + ": " + cell(r.find("entrants"))).c_str() : "");
+    return kOk;
+  }
+  if (name == "round decide") {
+    need(o, 2, cmd, c);
+    req.set("competition", o.pos[0]);
+    req.set("round", o.pos[1]);
+    if (o.has("--run")) req.set("run", o.get("--run"));
+    if (o.has("--reason")) req.set("reason", o.get("--reason"));
+    auto r = simple("round.decide");
+    if (o.json) return print_json(r), kOk;
+    std::printf("round %s/%s decided from %s\n  advance:      %s\n  eliminated:   %s\n  disqualified: %s\n", o.pos[0].c_str(), o.pos[1].c_str(),
+                r.get_string("run").c_str(), cell(r.find("advance")).c_str(), cell(r.find("eliminated")).c_str(),
+                cell(r.find("disqualified")).c_str());
     return kOk;
   }
   if (name == "round list") {
@@ -383,6 +400,12 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     if (o.json) return print_json(r), kOk;
     std::printf("round %s/%s  pipeline %s\nentrants: %s\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str(),
                 cell(r.find("entrants")).c_str());
+    if (auto* d = r.find("decision"); d && d->is_map())
+      std::printf("decided from %s at %s by %s\n  advance: %s\n  eliminated: %s\n  disqualified: %s\n", d->get_string("run").c_str(),
+                  d->get_string("decided_at").c_str(), d->get_string("decided_by").c_str(), cell(d->find("advance")).c_str(),
+                  cell(d->find("eliminated")).c_str(), cell(d->find("disqualified")).c_str());
+    else
+      std::printf("not decided yet\n");
     return kOk;
   }
   if (name == "entrant add") {
@@ -637,7 +660,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -689,7 +712,7 @@ int main(int argc, char** argv) {
   }
   o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
-      {"competition create", {"--name"}}, {"round create", {"--pipeline"}}, {"entrant add", {"--name", "--round", "--set"}},
+      {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
       {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key"}}};

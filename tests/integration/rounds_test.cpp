@@ -1,0 +1,93 @@
+// Two rounds through a real daemon: round 1 is decided from its tally, round 2's roster is
+// the advancers plus an additional call (an eliminated team re-applying), and round 2 picks
+// the finalists. Points come from file-value so the decisions are known in advance.
+#include <gtest/gtest.h>
+
+#include "../common/test_util.hpp"
+
+using namespace evald::test;
+
+namespace {
+
+const char* kPipeline = R"(name: scored
+stages:
+  - id: read
+    plugin: file-value
+    per: entrant
+  - id: tally
+    plugin: tally
+    per: round
+    after: [read]
+    config:
+      components: [{name: score, kind: value, stage: read, field: value, scale: 100}]
+      advance_top: ADVANCE
+)";
+
+std::string with_top(int k) {
+  std::string s = kPipeline;
+  return s.replace(s.find("ADVANCE"), 7, std::to_string(k));
+}
+
+}  // namespace
+
+TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
+  TempDir tmp;
+  write_file(tmp / "r1.yaml", with_top(3));
+  std::string r2 = with_top(2);
+  write_file(tmp / "r2.yaml", r2.replace(r2.find("name: scored"), 12, "name: final"));
+  const std::pair<const char*, const char*> scores[] = {{"a", "90"}, {"b", "80"}, {"c", "70"}, {"d", "60"}, {"e", "50"}};
+  for (auto [t, v] : scores) write_file(tmp / (std::string(t) + ".txt"), std::string(v) + "\n");
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "r1.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "r2.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("competition create k-ai").code, 0);
+  ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline scored").code, 0);
+  for (auto [t, v] : scores)
+    ASSERT_EQ(d.ctl(std::string("entrant add k-ai team-") + t + " --round round-1 --set value_file=" + quote(tmp / (std::string(t) + ".txt"))).code, 0);
+
+  auto early = d.ctl("round decide k-ai round-1");
+  EXPECT_EQ(early.code, 1);
+  EXPECT_NE(early.out.find("no finished run"), std::string::npos) << early.out;
+  auto not_yet = d.ctl("round create k-ai round-2 --pipeline final --from-round round-1");
+  EXPECT_EQ(not_yet.code, 1);
+  EXPECT_NE(not_yet.out.find("round-1 is not decided yet"), std::string::npos) << not_yet.out;
+
+  ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
+  auto decided = d.ctl("round decide k-ai round-1");
+  ASSERT_EQ(decided.code, 0) << decided.out;
+  EXPECT_NE(decided.out.find("advance:      [\"team-a\",\"team-b\",\"team-c\"]"), std::string::npos) << decided.out;
+  EXPECT_NE(decided.out.find("eliminated:   [\"team-d\",\"team-e\"]"), std::string::npos) << decided.out;
+  EXPECT_EQ(d.ctl("round decide k-ai round-1").code, 0) << "deciding again from the same run changes nothing";
+
+  // Round 2: the three advancers, plus team-f from the additional call and team-d re-applying
+  // with a new submission.
+  auto r2create = d.ctl("round create k-ai round-2 --pipeline final --from-round round-1");
+  ASSERT_EQ(r2create.code, 0) << r2create.out;
+  write_file(tmp / "f.txt", "85\n");
+  write_file(tmp / "d2.txt", "95\n");
+  ASSERT_EQ(d.ctl("entrant add k-ai team-f --round round-2 --set value_file=" + quote(tmp / "f.txt")).code, 0);
+  ASSERT_EQ(d.ctl("entrant add k-ai team-d --round round-2 --set value_file=" + quote(tmp / "d2.txt")).code, 0);
+  auto show = d.ctl("--json round show k-ai round-2");
+  EXPECT_NE(show.out.find("\"entrants\":[\"team-a\",\"team-b\",\"team-c\",\"team-f\",\"team-d\"]"), std::string::npos) << show.out;
+
+  // Killed and restarted between the rounds: the decision and the roster are in the store.
+  d.kill(SIGKILL);
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("run start k-ai round-2 --wait").code, 0);
+  auto finals = d.ctl("round decide k-ai round-2");
+  ASSERT_EQ(finals.code, 0) << finals.out;
+  EXPECT_NE(finals.out.find("advance:      [\"team-d\",\"team-a\"]"), std::string::npos) << "the finalists:\n" << finals.out;
+  auto r1 = d.ctl("round show k-ai round-1");
+  EXPECT_NE(r1.out.find("decided from run-000001"), std::string::npos) << r1.out;
+
+  // A second run of round 1 may decide it again only with a reason, kept beside the first.
+  ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
+  auto again = d.ctl("round decide k-ai round-1");
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.out.find("needs --reason"), std::string::npos) << again.out;
+  EXPECT_EQ(d.ctl("round decide k-ai round-1 --reason 'rerun after a corrected score file'").code, 0);
+  auto audit = d.ctl("--json audit list --limit 200");
+  EXPECT_NE(audit.out.find("rerun after a corrected score file"), std::string::npos);
+  EXPECT_EQ(d.ctl("audit verify").code, 0);
+}
