@@ -1,53 +1,114 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: installs what is missing, builds, starts evald, runs a
-# round of the demo pipeline over five sample teams, writes the result to a file it names,
-# prints the summary and stops the daemon. Everything lands under out/demo/.
+# The main job on embedded defaults: installs what is missing, builds, starts evald and runs a
+# SAMPLE competition of two rounds: five teams in round 1 (one disqualified by the
+# independence check, three advance), an additional call adding a sixth, two finalists from
+# round 2. Each team's model is a tiny real model (tests/provenance/fixtures) served by a local
+# OpenAI-compatible toy server; the panel's sheets and users' votes are tools/demo/round-*.
+# Prints each round's scoreboard and decision and where the signed reports are, then stops the
+# daemon. Everything it writes lands under out/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 if [ "${1:-}" = "--help" ]; then
-  sed -n '2,4p' "$0" | sed 's/^# //'
+  sed -n '2,8p' "$0" | sed 's/^# //'
   exit 0
 fi
 
 ./tools/install-deps.sh
 cmake -S . -B build -G Ninja > /dev/null
-cmake --build build --target evald evalctl file-value sum
+cmake --build build --target evald evald-worker evalctl evald-provenance \
+  provenance benchmark expert-scores user-scores tally report
 
 demo="$root/out/demo"
-rm -rf "$demo"   # the demo's own data dir only, so every run starts fresh
+rm -rf "$demo"   # the demo's own directory only, so every run starts fresh
 mkdir -p "$demo"
 bin="$root/build/bin"
-ctl() { (cd "$demo" && "$bin/evalctl" "$@"); }
+ctl() { "$bin/evalctl" --data-dir "$demo/evald-data" "$@"; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
 
-# The daemon on its embedded defaults, started in out/demo: data dir out/demo/evald-data.
-(cd "$demo" && exec "$bin/evald" --log-file evald.log) &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
+echo "== fingerprints of the open models (the reference library the independence check uses)"
+for ref in open_P open_Q; do
+  "$bin/evald-provenance" add -q --library "$demo/library" --name "$ref" --revision v1 "tests/provenance/fixtures/$ref"
+done
+"$bin/evald-provenance" list --library "$demo/library"
+
+# Each team serves its model on an OpenAI-compatible endpoint. The toy server answers from a
+# hash of each item: it "knows" the given share of the sample suites' items.
+serve() {
+  local out="$demo/toy-$1.out"
+  python3 tests/benchmark/toy_openai_server.py --port 0 --know "$1" --suites suites > "$out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q '^PORT ' "$out" 2>/dev/null && break; sleep 0.1; done
+  echo "http://127.0.0.1:$(sed -n 's/^PORT //p' "$out")/v1"
+}
+strong=$(serve 0.9)
+middling=$(serve 0.75)
+weak=$(serve 0.5)
+
+echo "== evald on its embedded defaults (data dir $demo/evald-data)"
+"$bin/evald" --data-dir "$demo/evald-data" --log-file "$demo/evald.log" &
+evald_pid=$!
+pids+=($evald_pid)
 for _ in $(seq 200); do ctl status > /dev/null 2>&1 && break; sleep 0.05; done
 ctl status
+ctl pipeline load pipelines/sample-round-1.yaml
+ctl pipeline load pipelines/sample-round-2.yaml
+ctl competition create sample --name "독자 AI 파운데이션 모델 (SAMPLE DATA)"
 
-ctl pipeline load "$root/pipelines/demo.yaml"
-ctl competition create demo --name "evald demo competition (SAMPLE DATA)"
-ctl round create demo round-1 --pipeline demo
-for f in "$root"/tools/demo/team-*.score; do
-  team=$(basename "$f" .score)
-  ctl entrant add demo "$team" --name "$team (sample)" --round round-1 --set score_file="$f"
-done
+team() {  # round id name weights endpoint
+  ctl entrant add sample "$2" --name "$3" --round "$1" --set weights="tests/provenance/fixtures/$4" --set endpoint="$5" --set model=toy > /dev/null
+  echo "  $2 ($3): weights $4, endpoint $5"
+}
 
-run=$(ctl run start demo round-1)
-echo "started $run"
-ctl run wait "$run"
-echo
-ctl run outputs "$run"
+scoreboard() {  # round run
+  local dir="$demo/evald-data/artifacts/$2/report/_round"
+  python3 - "$dir/scoreboard.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig")))
+widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+PY
+  echo "  report: $dir/report.html (signed: report.sig, key report.pub)"
+}
 
-result="$demo/evald-data/artifacts/$run/total/_round/result.json"
-cp "$result" "$demo/result.json"
+run_round() {  # round
+  local run
+  run=$(ctl run start sample "$1")
+  echo "  $run started"
+  ctl run wait "$run"
+  ctl round decide sample "$1"
+  scoreboard "$1" "$run"
+  last_run=$run
+}
+
+echo "== round 1: five teams"
+ctl round create sample round-1 --pipeline sample-round-1
+team round-1 team-a "한빛 AI" indep_same_data "$strong"
+team round-1 team-b "바다 랩스" indep_diff_width "$middling"
+team round-1 team-c "산들 모델" reinit_then_train "$middling"
+team round-1 team-d "누리 테크" indep_same_data "$weak"
+team round-1 team-e "강산 AI" vlm_reuse_Q "$strong"
+run_round round-1
+round1_run=$last_run
+
+echo "== additional call: team-f joins round 2 with the three that advanced"
+ctl round create sample round-2 --pipeline sample-round-2 --from-round round-1
+team round-2 team-f "별빛 연구소" reinit_then_train "$middling"
+run_round round-2
+round2_run=$last_run
+
+echo "== the finalists"
+ctl round show sample round-2 | sed -n '/advance:/p'
 ctl audit verify
+key=$(cat "$demo/evald-data/artifacts/$round2_run/report/_round/report.pub")
+ctl report verify "$demo/evald-data/artifacts/$round2_run/report/_round" --key "$key" | head -1
 ctl shutdown > /dev/null
-wait "$pid" || true
-trap - EXIT
+wait "$evald_pid" 2>/dev/null || true
 echo
-echo "demo result (sample data): $demo/result.json"
-cat "$demo/result.json"
+echo "SAMPLE DATA: the teams, models, scores and votes are invented for this demo."
+echo "reports: $demo/evald-data/artifacts/$round1_run/report/_round/report.html"
+echo "         $demo/evald-data/artifacts/$round2_run/report/_round/report.html"
 echo "daemon log: $demo/evald.log"
