@@ -100,8 +100,8 @@ team round-2 team-f "별빛 연구소" reinit_then_train "$middling"
 run_round round-2
 round2_run=$last_run
 
-echo "== the finalists"
-ctl round show sample round-2 | sed -n '/advance:/p'
+echo "== the competition"
+ctl competition report sample
 ctl audit verify
 key=$(cat "$demo/evald-data/artifacts/$round2_run/report/_round/report.pub")
 ctl report verify "$demo/evald-data/artifacts/$round2_run/report/_round" --key "$key" | head -1

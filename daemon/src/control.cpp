@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -53,7 +54,7 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
-                            "decision.record", "round.decide", "shutdown"};
+                            "decision.record", "round.decide", "competition.report", "shutdown"};
 
 }  // namespace
 
@@ -252,6 +253,100 @@ Result<Value> ControlApi::round_decide(const Value& req, const std::string& acto
   return decision;
 }
 
+// The whole competition as the store has it: its rounds in the order they were created, who
+// entered each and how (registered, advanced, additional call), each round's runs, decision
+// and signed report, and the finalists once the last round is decided.
+Result<Value> ControlApi::competition_report(const Value& req) {
+  auto comp = need_id(req, "competition");
+  if (!comp) return comp.status();
+  auto crec = store_.get_value(Family::Competitions, *comp);
+  if (!crec) return crec.status();
+  if (!*crec) return Status::error("no competition \"" + *comp + "\"");
+  std::map<std::string, Value> entrants;
+  auto st = store_.scan(Family::Entrants, *comp + "/", [&](std::string_view, std::string_view raw) {
+    if (auto v = msgpack::decode(raw)) entrants[v->get_string("id")] = *v;
+    return true;
+  });
+  if (!st) return st;
+  std::vector<Value> rounds;
+  st = store_.scan(Family::Rounds, *comp + "/", [&](std::string_view, std::string_view raw) {
+    if (auto v = msgpack::decode(raw)) rounds.push_back(std::move(*v));
+    return true;
+  });
+  if (!st) return st;
+  std::stable_sort(rounds.begin(), rounds.end(), [](const Value& a, const Value& b) { return a.get_string("created") < b.get_string("created"); });
+  std::map<std::string, Array> runs_of;
+  st = store_.scan(Family::Runs, "", [&](std::string_view key, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (!v || v->get_string("competition") != *comp) return true;
+    Value r;
+    r.set("id", std::string(key));
+    r.set("state", v->get_string("state"));
+    r.set("created", v->get_string("created"));
+    r.set("finished", v->get_string("finished"));
+    runs_of[v->get_string("round")].push_back(std::move(r));
+    return true;
+  });
+  if (!st) return st;
+  Array out_rounds;
+  Value finalists;
+  for (auto& r : rounds) {
+    Value x;
+    std::string id = r.get_string("id");
+    x.set("id", id);
+    x.set("pipeline", r.get_string("pipeline"));
+    x.set("created", r.get_string("created"));
+    x.set("from_round", r.get_string("from_round"));
+    Array roster;
+    if (auto* es = r.find("entrants"); es && es->is_array())
+      for (auto& e : es->as_array()) {
+        Value who;
+        who.set("id", e.as_string());
+        who.set("name", entrants.count(e.as_string()) ? entrants[e.as_string()].get_string("name") : std::string());
+        if (auto* j = r.find("joined"); j && j->find(e.as_string())) {
+          who.set("joined", j->find(e.as_string())->get_string("at"));
+          who.set("via", j->find(e.as_string())->get_string("via"));
+        }
+        roster.push_back(std::move(who));
+      }
+    x.set("entrants", std::move(roster));
+    x.set("runs", runs_of[id]);
+    const Value* d = r.find("decision");
+    x.set("decision", d ? *d : Value());
+    if (d && d->is_map()) {
+      auto msgs = engine_.run_outputs(d->get_string("run"));
+      if (msgs)
+        for (auto& m : *msgs)
+          if (m.kind == "report" && m.payload.find("dir")) {
+            Value rep;
+            rep.set("dir", m.payload.get_string("dir"));
+            rep.set("public_key", m.payload.get_string("public_key"));
+            if (auto* f = m.payload.find("formats"); f && f->find("html")) rep.set("html", f->find("html")->get_string("path"));
+            x.set("report", rep);
+          }
+      finalists = *d->find("advance");
+    } else {
+      finalists = Value();
+    }
+    out_rounds.push_back(std::move(x));
+  }
+  Value out;
+  out.set("competition", **crec);
+  out.set("rounds", std::move(out_rounds));
+  // The finalists are the last round's advancers, once it is decided.
+  out.set("finalists", finalists);
+  Array es;
+  for (auto& [id, e] : entrants) {
+    Value x;
+    x.set("id", id);
+    x.set("name", e.get_string("name"));
+    x.set("registered", e.get_string("created"));
+    es.push_back(std::move(x));
+  }
+  out.set("entrants", std::move(es));
+  return out;
+}
+
 Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) {
   auto comp = need_id(req, "competition");
   if (!comp) return comp.status();
@@ -430,6 +525,14 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     rec.set("entrants", roster);
     if (!from.empty()) rec.set("from_round", from);
     rec.set("created", now_iso8601());
+    Value joined = Map{};
+    for (auto& e : roster) {
+      Value j;
+      j.set("at", rec.get_string("created"));
+      j.set("via", "advanced from " + from);
+      joined.set(e.as_string(), j);
+    }
+    rec.set("joined", joined);
     auto b = store_.batch();
     b.put(Family::Rounds, *comp + "/" + *id, rec);
     if (auto st = commit(b, actor, "round.create", rec); !st) return st;
@@ -496,6 +599,12 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
         for (auto& e : es->as_array()) present |= e.is_string() && e.as_string() == *id;
       if (!present) {
         r.as_map()["entrants"].push_back(*id);
+        Value j;
+        j.set("at", now_iso8601());
+        j.set("via", r.get_string("from_round").empty() ? "registered" : "additional call");
+        j.set("by", actor);
+        if (!r.find("joined") || !r.find("joined")->is_map()) r.set("joined", Value(Map{}));
+        r.as_map()["joined"].set(*id, j);
         b.put(Family::Rounds, *comp + "/" + round, r);
       }
     }
@@ -538,6 +647,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     return intake_.record_decision(*comp, *round, *entrant, *decision, req.get_string("reason"), actor);
   }
   if (op == "round.decide") return round_decide(req, actor);
+  if (op == "competition.report") return competition_report(req);
   if (op == "run.start") return run_start(req, actor);
   if (op == "run.status") {
     auto run = need_string(req, "run");

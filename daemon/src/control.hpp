@@ -56,6 +56,7 @@ class ControlApi {
   Result<Value> pipeline_load(const Value& req, const std::string& actor);
   Result<Value> run_start(const Value& req, const std::string& actor);
   Result<Value> round_decide(const Value& req, const std::string& actor);
+  Result<Value> competition_report(const Value& req);
   Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
   std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
 

@@ -78,6 +78,14 @@ TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
   auto finals = d.ctl("round decide k-ai round-2");
   ASSERT_EQ(finals.code, 0) << finals.out;
   EXPECT_NE(finals.out.find("advance:      [\"team-d\",\"team-a\"]"), std::string::npos) << "the finalists:\n" << finals.out;
+  auto report = d.ctl("--json competition report k-ai");
+  ASSERT_EQ(report.code, 0) << report.out;
+  EXPECT_NE(report.out.find("\"finalists\":[\"team-d\",\"team-a\"]"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("\"id\":\"team-f\",\"joined\""), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("\"via\":\"additional call\""), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("\"via\":\"advanced from round-1\""), std::string::npos) << report.out;
+  auto text = d.ctl("competition report k-ai");
+  EXPECT_NE(text.out.find("finalists: [\"team-d\",\"team-a\"]"), std::string::npos) << text.out;
   auto r1 = d.ctl("round show k-ai round-1");
   EXPECT_NE(r1.out.find("decided from run-000001"), std::string::npos) << r1.out;
 

@@ -52,6 +52,7 @@ Commands:
   pipeline reload                         re-read every pipeline file (as SIGHUP does)
   competition create ID [--name NAME]     a new competition
   competition list
+  competition report COMP                 rounds, who entered when, decisions, reports, finalists
   round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
   round decide COMP ROUND                 record who advances, from the round's tally
   round list COMP
@@ -94,6 +95,7 @@ const std::vector<Command> kCommands = {
     {{"pipeline", "reload"}, "evalctl pipeline reload", "Re-reads every pipeline file the daemon loaded; invalid files keep the previous definition."},
     {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
     {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
+    {{"competition", "report"}, "evalctl competition report COMP", "The whole competition: each round in order with who entered it and how (registered, advanced from the previous round, additional call), its runs, its decision and its signed report; and the finalists once the last round is decided."},
     {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
     {{"round", "decide"}, "evalctl round decide COMP ROUND [--run RUN] [--reason TEXT]", "Records the round's decision from the tally of its latest finished run (or RUN): who advances, who was eliminated or disqualified. Refused while the tally leaves the round undecided (it says why). Deciding a decided round again from another run needs --reason; both decisions stay in the audit log."},
     {{"round", "list"}, "evalctl round list COMP", "Lists a competition's rounds and their rosters."},
@@ -356,6 +358,33 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     auto r = simple("competition.list");
     if (o.json) return print_json(r), kOk;
     rows_of(r, {"id", "name", "created"});
+    return kOk;
+  }
+  if (name == "competition report") {
+    need(o, 1, cmd, c);
+    req.set("competition", o.pos[0]);
+    auto r = simple("competition.report");
+    if (o.json) return print_json(r), kOk;
+    const Value& cv = *r.find("competition");
+    std::printf("competition %s (%s), created %s\n", cv.get_string("id").c_str(), cv.get_string("name").c_str(), cv.get_string("created").c_str());
+    for (auto& rd : r.find("rounds")->as_array()) {
+      std::printf("\nround %s (pipeline %s), created %s%s\n", rd.get_string("id").c_str(), rd.get_string("pipeline").c_str(),
+                  rd.get_string("created").c_str(), rd.get_string("from_round").empty() ? "" : (", from " + rd.get_string("from_round")).c_str());
+      rows_of(*rd.find("entrants"), {"id", "name", "via", "joined"});
+      std::string runs;
+      for (auto& run : rd.find("runs")->as_array()) runs += (runs.empty() ? "" : ", ") + run.get_string("id") + " " + run.get_string("state");
+      std::printf("runs: %s\n", runs.empty() ? "none" : runs.c_str());
+      const Value* d = rd.find("decision");
+      if (d && d->is_map())
+        std::printf("decided from %s: advance %s, eliminated %s, disqualified %s\n", d->get_string("run").c_str(),
+                    cell(d->find("advance")).c_str(), cell(d->find("eliminated")).c_str(), cell(d->find("disqualified")).c_str());
+      else
+        std::printf("not decided\n");
+      if (auto* rep = rd.find("report"); rep && rep->is_map())
+        std::printf("report: %s (public key %s)\n", rep->get_string("html").c_str(), rep->get_string("public_key").c_str());
+    }
+    const Value* f = r.find("finalists");
+    std::printf("\nfinalists: %s\n", f && f->is_array() ? cell(f).c_str() : "not yet (the last round is not decided)");
     return kOk;
   }
   if (name == "round create") {
