@@ -1,6 +1,9 @@
 #include "control.hpp"
 
+#include "schedule.hpp"
 #include "util.hpp"
+
+#include <evald/time.hpp>
 
 #include <grp.h>
 #include <pwd.h>
@@ -54,7 +57,8 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
-                            "decision.record", "round.decide", "competition.report", "shutdown"};
+                            "decision.record", "round.decide", "competition.report", "schedule.add",
+                            "schedule.list", "schedule.remove", "shutdown"};
 
 }  // namespace
 
@@ -251,6 +255,110 @@ Result<Value> ControlApi::round_decide(const Value& req, const std::string& acto
   d.set("round", *round);
   if (auto st2 = commit(b, actor, "round.decide", d); !st2) return st2;
   return decision;
+}
+
+Result<Value> ControlApi::schedule_add(const Value& req, const std::string& actor) {
+  auto comp = need_id(req, "competition");
+  if (!comp) return comp.status();
+  auto round = need_id(req, "round");
+  if (!round) return round.status();
+  std::string at = req.get_string("at"), cron = req.get_string("cron"), catch_up = req.get_string("catch_up", "once");
+  if (at.empty() == cron.empty()) return Status::error("a schedule needs either \"at\" (an ISO 8601 time) or \"cron\" (five fields), not both");
+  if (catch_up != "once" && catch_up != "skip") return Status::error("catch_up: \"" + catch_up + "\" is not once or skip");
+  const int64_t now = now_ms();
+  int64_t due = 0;
+  if (!at.empty()) {
+    auto t = parse_utc_time(at);
+    if (!t) return Status::error("at: \"" + at + "\" is not an ISO 8601 time (YYYY-MM-DDTHH:MM:SSZ)");
+    if (*t <= now) return Status::error("at: " + at + " is already past");
+    due = *t;
+  } else {
+    auto c = CronExpr::parse(cron);
+    if (!c) return c.status();
+    auto next = c->next_after(now);
+    if (!next) return Status::error("cron \"" + cron + "\" never comes due");
+    due = *next;
+  }
+  std::lock_guard lock(mu_);
+  auto r = store_.get(Family::Rounds, *comp + "/" + *round);
+  if (!r) return r.status();
+  if (!*r) return Status::error("no round \"" + *round + "\" in competition \"" + *comp + "\"");
+  auto counter = store_.get(Family::Meta, "next_schedule");
+  if (!counter) return counter.status();
+  uint64_t n = *counter ? std::stoull(**counter) : 1;
+  Value rec;
+  rec.set("id", "s-" + zero_pad(n, 6));
+  rec.set("competition", *comp);
+  rec.set("round", *round);
+  rec.set("at", at);
+  rec.set("cron", cron);
+  rec.set("catch_up", catch_up);
+  rec.set("next_due_ms", due);
+  rec.set("next_due", format_utc_time(due));
+  rec.set("state", "active");
+  rec.set("fired", int64_t(0));
+  rec.set("created", now_iso8601());
+  rec.set("by", actor);
+  auto b = store_.batch();
+  b.put(Family::Meta, std::string_view("next_schedule"), std::string_view(std::to_string(n + 1)));
+  b.put(Family::Schedules, rec.get_string("id"), rec);
+  if (auto st = commit(b, actor, "schedule.add", rec); !st) return st;
+  return rec;
+}
+
+std::vector<std::string> ControlApi::fire_due_schedules(int64_t now) {
+  std::vector<Value> due;
+  (void)store_.scan(Family::Schedules, "", [&](std::string_view, std::string_view raw) {
+    auto v = msgpack::decode(raw);
+    if (v && v->get_string("state") == "active" && v->get_int("next_due_ms") <= now) due.push_back(std::move(*v));
+    return true;
+  });
+  std::vector<std::string> started;
+  for (auto& rec : due) {
+    ScheduleStep step = schedule_step(rec, now);
+    const std::string id = rec.get_string("id"), actor = "schedule:" + id;
+    Value detail;
+    detail.set("schedule", id);
+    detail.set("due", rec.get_string("next_due"));
+    detail.set("missed", step.missed);
+    if (step.fire) {
+      Value req;
+      req.set("competition", rec.get_string("competition"));
+      req.set("round", rec.get_string("round"));
+      auto run = run_start(req, actor);
+      if (run) {
+        std::string run_id = run->get_string("run");
+        started.push_back(run_id);
+        rec.set("last_run", run_id);
+        rec.set("last_error", "");
+        detail.set("run", run_id);
+        spdlog::info("schedule={} started run={}{}", id, run_id, step.missed ? " (catching up a missed time)" : "");
+      } else {
+        rec.set("last_error", run.error());
+        detail.set("error", run.error());
+        spdlog::error("schedule={} could not start its run: {}", id, run.error());
+      }
+      rec.set("fired", rec.get_int("fired") + 1);
+      rec.set("last_fired", now_iso8601());
+    } else {
+      detail.set("skipped", "missed while the daemon was down; catch_up: skip");
+      spdlog::warn("schedule={} missed {} while the daemon was down: skipped (catch_up: skip)", id, rec.get_string("next_due"));
+    }
+    if (step.next_due_ms) {
+      rec.set("next_due_ms", *step.next_due_ms);
+      rec.set("next_due", format_utc_time(*step.next_due_ms));
+    } else {
+      rec.set("state", "done");
+    }
+    detail.set("next_due", step.next_due_ms ? rec.get_string("next_due") : std::string());
+    std::lock_guard lock(mu_);
+    auto now_rec = store_.get_value(Family::Schedules, id);  // removed meanwhile: stays removed
+    if (!now_rec || !*now_rec || (*now_rec)->get_string("state") != "active") continue;
+    auto b = store_.batch();
+    b.put(Family::Schedules, id, rec);
+    if (auto st = commit(b, actor, "schedule.fired", detail); !st) spdlog::error("schedule={}: {}", id, st.message());
+  }
+  return started;
 }
 
 // The whole competition as the store has it: its rounds in the order they were created, who
@@ -647,6 +755,34 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     return intake_.record_decision(*comp, *round, *entrant, *decision, req.get_string("reason"), actor);
   }
   if (op == "round.decide") return round_decide(req, actor);
+  if (op == "schedule.add") return schedule_add(req, actor);
+  if (op == "schedule.list") {
+    Array out;
+    std::string comp = req.get_string("competition");
+    auto st = store_.scan(Family::Schedules, "", [&](std::string_view, std::string_view raw) {
+      auto v = msgpack::decode(raw);
+      if (v && (comp.empty() || v->get_string("competition") == comp)) out.push_back(std::move(*v));
+      return true;
+    });
+    if (!st) return st;
+    return Value(std::move(out));
+  }
+  if (op == "schedule.remove") {
+    auto id = need_id(req, "id");
+    if (!id) return id.status();
+    std::lock_guard lock(mu_);
+    auto rec = store_.get_value(Family::Schedules, *id);
+    if (!rec) return rec.status();
+    if (!*rec) return Status::error("no schedule \"" + *id + "\"");
+    Value r = **rec;
+    if (r.get_string("state") != "active") return Status::error("schedule " + *id + " is " + r.get_string("state") + ", not active");
+    r.set("state", "removed");
+    r.set("removed", now_iso8601());
+    auto b = store_.batch();
+    b.put(Family::Schedules, *id, r);
+    if (auto st = commit(b, actor, "schedule.remove", r); !st) return st;
+    return r;
+  }
   if (op == "competition.report") return competition_report(req);
   if (op == "run.start") return run_start(req, actor);
   if (op == "run.status") {

@@ -43,6 +43,10 @@ class ControlApi {
   // previous definition; the errors are logged and returned.
   Status reload_pipelines(const std::string& actor);
 
+  // Starts the runs of schedules that are due at now_ms (see schedule.hpp) and moves each to
+  // its next time. Called every second by the daemon; returns the runs started.
+  std::vector<std::string> fire_due_schedules(int64_t now_ms);
+
   // Answers one request. Never throws. peer is what the transport says about the client
   // (ZeroMQ's Peer-Address: "host:uid:gid:pid" over ipc, the address over tcp); the audit
   // log records it beside the actor the request declares.
@@ -57,6 +61,7 @@ class ControlApi {
   Result<Value> run_start(const Value& req, const std::string& actor);
   Result<Value> round_decide(const Value& req, const std::string& actor);
   Result<Value> competition_report(const Value& req);
+  Result<Value> schedule_add(const Value& req, const std::string& actor);
   Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
   std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
 

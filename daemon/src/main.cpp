@@ -335,6 +335,18 @@ int main(int argc, char** argv) {
   }
   spdlog::info("evald {} started: data_dir={} control={} pid={}", EVALD_VERSION, a.cfg.data_dir, a.cfg.control, getpid());
 
+  // Schedules are checked every second; one that came due while the daemon was down is
+  // caught up (or skipped) at the first check.
+  boost::asio::steady_timer schedule_timer(io);
+  std::function<void(const boost::system::error_code&)> on_tick = [&](const boost::system::error_code& ec) {
+    if (ec || stopping) return;
+    api.fire_due_schedules(now_ms());
+    schedule_timer.expires_after(std::chrono::seconds(1));
+    schedule_timer.async_wait(on_tick);
+  };
+  schedule_timer.expires_after(std::chrono::milliseconds(0));
+  schedule_timer.async_wait(on_tick);
+
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

@@ -1,7 +1,12 @@
 // Two rounds through a real daemon: round 1 is decided from its tally, round 2's roster is
 // the advancers plus an additional call (an eliminated team re-applying), and round 2 picks
 // the finalists. Points come from file-value so the decisions are known in advance.
+#include <evald/time.hpp>
+
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 
 #include "../common/test_util.hpp"
 
@@ -98,4 +103,47 @@ TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
   auto audit = d.ctl("--json audit list --limit 200");
   EXPECT_NE(audit.out.find("rerun after a corrected score file"), std::string::npos);
   EXPECT_EQ(d.ctl("audit verify").code, 0);
+}
+
+// A round started by its schedule; the schedule is stored, so a daemon killed before the time
+// still starts the run once after its restart.
+TEST(Schedules, StartRoundsAtTheirTimeAcrossARestart) {
+  TempDir tmp;
+  write_file(tmp / "p.yaml", "name: read\nstages:\n  - id: read\n    plugin: file-value\n");
+  write_file(tmp / "a.txt", "1\n");
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "p.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("competition create k-ai").code, 0);
+  ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline read").code, 0);
+  ASSERT_EQ(d.ctl("entrant add k-ai team-a --round round-1 --set value_file=" + quote(tmp / "a.txt")).code, 0);
+  auto in = [](int ms) {
+    return evald::format_utc_time(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() + ms);
+  };
+  EXPECT_NE(d.ctl("round schedule k-ai round-1 --cron '61 * * * *'").out.find("minute field"), std::string::npos);
+  EXPECT_EQ(d.ctl("round schedule k-ai round-1 --at 2020-01-01T00:00:00Z").code, 1) << "a time already past is refused";
+  auto first = d.ctl("round schedule k-ai round-1 --at " + in(1500));
+  ASSERT_EQ(first.code, 0) << first.out;
+  auto runs = [&] {
+    auto r = d.ctl("--json run list");
+    size_t n = 0;
+    for (size_t at = r.out.find("\"round\":\"round-1\""); at != std::string::npos; at = r.out.find("\"round\":\"round-1\"", at + 1)) ++n;
+    return n;
+  };
+  for (int i = 0; i < 100 && runs() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(runs(), 1u) << "started by the schedule";
+
+  // Killed before the second schedule's time; restarted after it: the run starts once.
+  ASSERT_EQ(d.ctl("round schedule k-ai round-1 --at " + in(1500)).code, 0);
+  d.kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_TRUE(d.start()) << d.log();
+  for (int i = 0; i < 100 && runs() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(runs(), 2u) << "once, not again at every check";
+  auto list = d.ctl("--json schedule list");
+  EXPECT_NE(list.out.find("\"id\":\"s-000002\""), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("\"state\":\"active\""), std::string::npos) << "both one-off schedules are done:\n" << list.out;
+  auto audit = d.ctl("--json audit list --limit 200");
+  EXPECT_NE(audit.out.find("schedule:s-000002"), std::string::npos) << "runs started by a schedule name it as their actor";
 }

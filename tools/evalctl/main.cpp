@@ -55,6 +55,9 @@ Commands:
   competition report COMP                 rounds, who entered when, decisions, reports, finalists
   round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
   round decide COMP ROUND                 record who advances, from the round's tally
+  round schedule COMP ROUND (--at TIME | --cron "M H DOM MON DOW") [--catch-up once|skip]
+  schedule list [COMP]                    schedules with their next time and last run
+  schedule remove ID
   round list COMP
   round show COMP ROUND
   entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...
@@ -98,6 +101,9 @@ const std::vector<Command> kCommands = {
     {{"competition", "report"}, "evalctl competition report COMP", "The whole competition: each round in order with who entered it and how (registered, advanced from the previous round, additional call), its runs, its decision and its signed report; and the finalists once the last round is decided."},
     {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
     {{"round", "decide"}, "evalctl round decide COMP ROUND [--run RUN] [--reason TEXT]", "Records the round's decision from the tally of its latest finished run (or RUN): who advances, who was eliminated or disqualified. Refused while the tally leaves the round undecided (it says why). Deciding a decided round again from another run needs --reason; both decisions stay in the audit log."},
+    {{"round", "schedule"}, "evalctl round schedule COMP ROUND (--at TIME | --cron \"M H DOM MON DOW\") [--catch-up once|skip]", "Starts the round's run at TIME (ISO 8601), or every time a five-field cron expression (UTC) comes due, for recurring evaluation. Schedules are stored and survive restarts. A time missed while the daemon was down is caught up by one run at the next start (--catch-up once, the default) or skipped (--catch-up skip)."},
+    {{"schedule", "list"}, "evalctl schedule list [COMP]", "Lists schedules: round, time or cron, catch-up policy, state, next time, runs started, last run and error."},
+    {{"schedule", "remove"}, "evalctl schedule remove ID", "Stops a schedule; runs it already started are kept."},
     {{"round", "list"}, "evalctl round list COMP", "Lists a competition's rounds and their rosters."},
     {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline and roster."},
     {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant (or updates its submission) and optionally adds it to a round's roster. --set adds submission fields, e.g. --set weights=/data/team1/model.safetensors."},
@@ -413,6 +419,36 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
                 cell(r.find("disqualified")).c_str());
     return kOk;
   }
+  if (name == "round schedule") {
+    need(o, 2, cmd, c);
+    if (o.has("--at") == o.has("--cron")) c.die(kUsage, "give --at TIME or --cron EXPR; usage: " + cmd.usage);
+    req.set("competition", o.pos[0]);
+    req.set("round", o.pos[1]);
+    if (o.has("--at")) req.set("at", o.get("--at"));
+    if (o.has("--cron")) req.set("cron", o.get("--cron"));
+    if (o.has("--catch-up")) req.set("catch_up", o.get("--catch-up"));
+    auto r = simple("schedule.add");
+    if (o.json) return print_json(r), kOk;
+    std::printf("schedule %s: round %s/%s %s, next %s (catch-up %s)\n", r.get_string("id").c_str(), o.pos[0].c_str(), o.pos[1].c_str(),
+                r.get_string("at").empty() ? ("cron \"" + r.get_string("cron") + "\"").c_str() : ("at " + r.get_string("at")).c_str(),
+                r.get_string("next_due").c_str(), r.get_string("catch_up").c_str());
+    return kOk;
+  }
+  if (name == "schedule list") {
+    if (!o.pos.empty()) req.set("competition", o.pos[0]);
+    auto r = simple("schedule.list");
+    if (o.json) return print_json(r), kOk;
+    rows_of(r, {"id", "competition", "round", "at", "cron", "catch_up", "state", "next_due", "fired", "last_run", "last_error"});
+    return kOk;
+  }
+  if (name == "schedule remove") {
+    need(o, 1, cmd, c);
+    req.set("id", o.pos[0]);
+    auto r = simple("schedule.remove");
+    if (o.json) return print_json(r), kOk;
+    std::printf("schedule %s removed\n", r.get_string("id").c_str());
+    return kOk;
+  }
   if (name == "round list") {
     need(o, 1, cmd, c);
     req.set("competition", o.pos[0]);
@@ -689,7 +725,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round", "--at", "--cron", "--catch-up"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -741,7 +777,7 @@ int main(int argc, char** argv) {
   }
   o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
-      {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"entrant add", {"--name", "--round", "--set"}},
+      {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
       {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key"}}};
