@@ -14,6 +14,7 @@ packages=(
   python3 python3-numpy  # the benchmark tests' toy OpenAI-compatible server; the numpy baseline of evald-bench-provenance
   wrk  # the ceiling evald-bench-benchmark-client compares the HTTP client with
   chromium fonts-noto-cjk  # the report test opens the HTML report in headless Chromium
+  openssl  # the report test checks our ed25519 signatures with OpenSSL too
 )
 
 missing=()
