@@ -168,6 +168,20 @@ class Benchmark : public evald::Plugin {
                         : run_openai_backend(sub, ctx, &suites, &full_suites, &backend_info);
     if (telemetry) telemetry_out = telemetry->stop();
     if (!st) return st;
+    // Efficiency per 100 items, for the job as a whole (telemetry spans all its suites): GPU
+    // time is the wall time times the GPUs watched.
+    if (telemetry_out.get_bool("available")) {
+      int64_t items = 0;
+      for (auto& s : suites) items += s.get_int("n");
+      size_t gpus = telemetry_out.find("gpus") ? telemetry_out.find("gpus")->as_array().size() : 0;
+      if (items > 0) {
+        double gpu_s = telemetry_out.get_double("wall_s") * double(gpus);
+        telemetry_out.set("items", items);
+        telemetry_out.set("gpu_seconds", gpu_s);
+        telemetry_out.set("gpu_seconds_per_100_items", gpu_s * 100.0 / double(items));
+        telemetry_out.set("joules_per_100_items", telemetry_out.get_double("energy_j") * 100.0 / double(items));
+      }
+    }
 
     std::map<std::string, double> acc;
     for (auto& s : suites) acc[s.get_string("name")] = s.get_double("score");

@@ -252,6 +252,22 @@ TEST(BenchmarkPlugin, CommandBackendReadsHarnessResults) {
   auto* cmd2 = (*leased)[0].payload.find("command");
   EXPECT_EQ(cmd2->get_string("cuda_visible_devices"), "6,7");
   EXPECT_EQ(slurp(cmd2->get_string("stdout")), "gpus=6,7 model=team-model\n");
+
+  // With telemetry (a stand-in NVML with GPUs 0 and 1): GPU time and energy per 100 items.
+  c.set("nvml_library", FAKE_NVML);
+  PluginHarness h3(kPlugin);
+  ASSERT_TRUE(h3.configure(c));
+  auto job3 = PluginHarness::entrant_job("team-c", sub);
+  job3.resources.set("gpus", Array{0, 1});
+  auto measured = h3.process(job3);
+  ASSERT_TRUE(measured) << measured.error();
+  auto& tel = *(*measured)[0].payload.find("telemetry");
+  ASSERT_TRUE(tel.get_bool("available")) << evald::to_json(tel);
+  int64_t items = tel.get_int("items");
+  ASSERT_GT(items, 0);
+  EXPECT_NEAR(tel.get_double("gpu_seconds"), 2 * tel.get_double("wall_s"), 1e-9);
+  EXPECT_NEAR(tel.get_double("gpu_seconds_per_100_items"), tel.get_double("gpu_seconds") * 100 / double(items), 1e-9);
+  EXPECT_NEAR(tel.get_double("joules_per_100_items"), tel.get_double("energy_j") * 100 / double(items), 1e-9);
 }
 
 TEST(BenchmarkPlugin, CommandBackendFailures) {
