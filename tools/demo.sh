@@ -55,7 +55,7 @@ for _ in $(seq 200); do ctl status > /dev/null 2>&1 && break; sleep 0.05; done
 ctl status
 ctl pipeline load pipelines/sample-round-1.yaml
 ctl pipeline load pipelines/sample-round-2.yaml
-ctl competition create sample --name "독자 AI 파운데이션 모델 (SAMPLE DATA)"
+ctl competition define pipelines/sample-competition.yaml
 
 team() {  # round id name weights endpoint
   ctl entrant add sample "$2" --name "$3" --round "$1" --set weights="tests/provenance/fixtures/$4" --set endpoint="$5" --set model=toy > /dev/null
@@ -85,7 +85,6 @@ run_round() {  # round
 }
 
 echo "== round 1: five teams"
-ctl round create sample round-1 --pipeline sample-round-1
 team round-1 team-a "한빛 AI" indep_same_data "$strong"
 team round-1 team-b "바다 랩스" indep_diff_width "$middling"
 team round-1 team-c "산들 모델" reinit_then_train "$middling"
@@ -95,7 +94,6 @@ run_round round-1
 round1_run=$last_run
 
 echo "== additional call: team-f joins round 2 with the three that advanced"
-ctl round create sample round-2 --pipeline sample-round-2 --from-round round-1
 team round-2 team-f "별빛 연구소" reinit_then_train "$middling"
 run_round round-2
 round2_run=$last_run

@@ -58,7 +58,7 @@ const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.val
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
                             "decision.record", "round.decide", "competition.report", "schedule.add",
-                            "schedule.list", "schedule.remove", "shutdown"};
+                            "schedule.list", "schedule.remove", "competition.define", "shutdown"};
 
 }  // namespace
 
@@ -233,7 +233,7 @@ Result<Value> ControlApi::round_decide(const Value& req, const std::string& acto
   decision.set("advance", std::move(advance));
   decision.set("eliminated", std::move(eliminated));
   decision.set("disqualified", std::move(disqualified));
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto rrec = store_.get_value(Family::Rounds, *comp + "/" + *round);
   if (!rrec) return rrec.status();
   if (!*rrec) return Status::error("no round \"" + *round + "\" in competition \"" + *comp + "\"");
@@ -254,6 +254,20 @@ Result<Value> ControlApi::round_decide(const Value& req, const std::string& acto
   d.set("competition", *comp);
   d.set("round", *round);
   if (auto st2 = commit(b, actor, "round.decide", d); !st2) return st2;
+  lock.unlock();  // creating the next round takes the lock again
+  // A defined competition goes on: the rounds that start from this one are created now, with
+  // its advancers as their roster.
+  auto crec = store_.get_value(Family::Competitions, *comp);
+  if (crec && *crec)
+    if (auto* def = (*crec)->find("definition"); def && def->find("rounds"))
+      for (auto& rd : def->find("rounds")->as_array()) {
+        if (rd.get_string("from") != *round) continue;
+        auto exists = store_.get(Family::Rounds, *comp + "/" + rd.get_string("id"));
+        if (exists && *exists) continue;
+        auto made = create_defined_round(*comp, rd, actor);
+        if (!made) return Status::error("round " + *round + " decided, but its next round " + rd.get_string("id") + " could not be created: " + made.error());
+        decision.set("next_round", rd.get_string("id"));
+      }
   return decision;
 }
 
@@ -359,6 +373,87 @@ std::vector<std::string> ControlApi::fire_due_schedules(int64_t now) {
     if (auto st = commit(b, actor, "schedule.fired", detail); !st) spdlog::error("schedule={}: {}", id, st.message());
   }
   return started;
+}
+
+// A competition from its definition (YAML): {id, name?, rounds: [{id, pipeline, from?, schedule?:
+// {at | cron, catch_up?}}]} in order. The competition and its first rounds (those without
+// `from`) are created now; each later round when the round it starts from is decided.
+Result<Value> ControlApi::competition_define(const Value& req, const std::string& actor) {
+  auto text = need_string(req, "yaml");
+  if (!text) return text.status();
+  std::string source = req.get_string("source", "<request>");
+  auto def = yaml_to_value(*text, source);
+  if (!def) return def.status();
+  if (!def->is_map()) return Status::error(source + ": a competition definition is a map {id, name, rounds}");
+  for (auto& [k, _] : def->as_map())
+    if (k != "id" && k != "name" && k != "rounds") return Status::error(source + ": unknown key \"" + k + "\" (id, name, rounds)");
+  std::string id = def->get_string("id");
+  if (auto st = check_id(source + ": id", id); !st) return st;
+  auto* rounds = def->find("rounds");
+  if (!rounds || !rounds->is_array() || rounds->as_array().empty()) return Status::error(source + ": rounds: at least one round is required");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < rounds->as_array().size(); ++i) {
+    const Value& r = rounds->as_array()[i];
+    std::string at = source + ": rounds[" + std::to_string(i) + "]";
+    if (!r.is_map()) return Status::error(at + ": expected a map {id, pipeline, from?, schedule?}");
+    for (auto& [k, _] : r.as_map())
+      if (k != "id" && k != "pipeline" && k != "from" && k != "schedule") return Status::error(at + ": unknown key \"" + k + "\" (id, pipeline, from, schedule)");
+    if (auto st = check_id(at + ".id", r.get_string("id")); !st) return st;
+    if (!pipeline(r.get_string("pipeline"))) return Status::error(at + ".pipeline: \"" + r.get_string("pipeline") + "\" is not loaded (evalctl pipeline load FILE)");
+    std::string from = r.get_string("from");
+    if (i == 0 && !from.empty()) return Status::error(at + ".from: the first round has no earlier round to start from");
+    if (!from.empty() && !seen.count(from)) return Status::error(at + ".from: \"" + from + "\" is not an earlier round");
+    if (auto* sch = r.find("schedule"); sch && !sch->is_map()) return Status::error(at + ".schedule: expected {at | cron, catch_up?}");
+    if (!seen.insert(r.get_string("id")).second) return Status::error(at + ".id: \"" + r.get_string("id") + "\" used twice");
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto existing = store_.get(Family::Competitions, id);
+    if (!existing) return existing.status();
+    if (*existing) return Status::error("competition \"" + id + "\" already exists");
+    Value rec;
+    rec.set("id", id);
+    rec.set("name", def->get_string("name", id));
+    rec.set("created", now_iso8601());
+    rec.set("actor", actor);
+    rec.set("definition", *def);
+    rec.set("definition_source", source);
+    rec.set("definition_sha256", sha256_hex(*text));
+    auto b = store_.batch();
+    b.put(Family::Competitions, id, rec);
+    if (auto st = commit(b, actor, "competition.define", rec); !st) return st;
+  }
+  Array created;
+  for (auto& r : rounds->as_array())
+    if (r.get_string("from").empty()) {
+      auto made = create_defined_round(id, r, actor);
+      if (!made) return made.status();
+      created.push_back(r.get_string("id"));
+    }
+  Value out;
+  out.set("id", id);
+  out.set("rounds", Value(int64_t(rounds->as_array().size())));
+  out.set("created_rounds", std::move(created));
+  return out;
+}
+
+Result<Value> ControlApi::create_defined_round(const std::string& comp, const Value& rd, const std::string& actor) {
+  Value req;
+  req.set("op", "round.create");
+  req.set("competition", comp);
+  req.set("id", rd.get_string("id"));
+  req.set("pipeline", rd.get_string("pipeline"));
+  if (!rd.get_string("from").empty()) req.set("from_round", rd.get_string("from"));
+  auto made = dispatch("round.create", req, actor);
+  if (!made) return made;
+  if (auto* sch = rd.find("schedule"); sch && sch->is_map()) {
+    Value sreq = *sch;
+    sreq.set("competition", comp);
+    sreq.set("round", rd.get_string("id"));
+    auto s = schedule_add(sreq, actor);
+    if (!s) return Status::error("round " + rd.get_string("id") + " created, but its schedule was refused: " + s.error());
+  }
+  return made;
 }
 
 // The whole competition as the store has it: its rounds in the order they were created, who
@@ -756,6 +851,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
   }
   if (op == "round.decide") return round_decide(req, actor);
   if (op == "schedule.add") return schedule_add(req, actor);
+  if (op == "competition.define") return competition_define(req, actor);
   if (op == "schedule.list") {
     Array out;
     std::string comp = req.get_string("competition");

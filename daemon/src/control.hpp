@@ -62,6 +62,10 @@ class ControlApi {
   Result<Value> round_decide(const Value& req, const std::string& actor);
   Result<Value> competition_report(const Value& req);
   Result<Value> schedule_add(const Value& req, const std::string& actor);
+  Result<Value> competition_define(const Value& req, const std::string& actor);
+  // Creates round `id` of a defined competition (roster from the advancers of its `from`
+  // round, schedule from the definition). Caller holds no lock.
+  Result<Value> create_defined_round(const std::string& comp, const Value& round_def, const std::string& actor);
   Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
   std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
 

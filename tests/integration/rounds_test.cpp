@@ -147,3 +147,41 @@ TEST(Schedules, StartRoundsAtTheirTimeAcrossARestart) {
   auto audit = d.ctl("--json audit list --limit 200");
   EXPECT_NE(audit.out.find("schedule:s-000002"), std::string::npos) << "runs started by a schedule name it as their actor";
 }
+
+// A competition from its definition: round 1 exists at once, round 2 appears with the
+// advancers when round 1 is decided, with the schedule the definition gives it.
+TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
+  TempDir tmp;
+  write_file(tmp / "r1.yaml", with_top(2));
+  std::string r2 = with_top(1);
+  write_file(tmp / "r2.yaml", r2.replace(r2.find("name: scored"), 12, "name: final"));
+  write_file(tmp / "comp.yaml",
+             "id: k-ai\nname: 독자 AI 파운데이션 모델 (SAMPLE)\nrounds:\n"
+             "  - {id: round-1, pipeline: scored}\n"
+             "  - {id: round-2, pipeline: final, from: round-1, schedule: {cron: '0 9 * * 1', catch_up: skip}}\n");
+  write_file(tmp / "bad.yaml", "id: k2\nrounds:\n  - {id: r1, pipeline: scored, from: r0}\n");
+  for (auto [t, v] : {std::pair{"a", "90"}, {"b", "80"}, {"c", "70"}}) write_file(tmp / (std::string(t) + ".txt"), std::string(v) + "\n");
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "r1.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "r2.yaml")).code, 0);
+  auto bad = d.ctl("competition define " + quote(tmp / "bad.yaml"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("rounds[0].from: the first round has no earlier round"), std::string::npos) << bad.out;
+  auto def = d.ctl("competition define " + quote(tmp / "comp.yaml"));
+  ASSERT_EQ(def.code, 0) << def.out;
+  EXPECT_NE(def.out.find("created now: [\"round-1\"]"), std::string::npos) << def.out;
+  for (auto t : {"a", "b", "c"})
+    ASSERT_EQ(d.ctl(std::string("entrant add k-ai team-") + t + " --round round-1 --set value_file=" + quote(tmp / (std::string(t) + ".txt"))).code, 0);
+  EXPECT_EQ(d.ctl("round show k-ai round-2").code, 1) << "round 2 waits for round 1's decision";
+  ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
+  auto decided = d.ctl("round decide k-ai round-1");
+  ASSERT_EQ(decided.code, 0) << decided.out;
+  EXPECT_NE(decided.out.find("round round-2 created from the definition"), std::string::npos) << decided.out;
+  auto show = d.ctl("--json round show k-ai round-2");
+  EXPECT_NE(show.out.find("\"entrants\":[\"team-a\",\"team-b\"]"), std::string::npos) << show.out;
+  auto sched = d.ctl("--json schedule list k-ai");
+  EXPECT_NE(sched.out.find("\"cron\":\"0 9 * * 1\""), std::string::npos) << sched.out;
+  EXPECT_NE(sched.out.find("\"round\":\"round-2\""), std::string::npos) << sched.out;
+  EXPECT_EQ(d.ctl("audit verify").code, 0);
+}

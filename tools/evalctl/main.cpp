@@ -52,6 +52,7 @@ Commands:
   pipeline reload                         re-read every pipeline file (as SIGHUP does)
   competition create ID [--name NAME]     a new competition
   competition list
+  competition define FILE                 a competition from its definition (rounds, pipelines, rosters, schedules)
   competition report COMP                 rounds, who entered when, decisions, reports, finalists
   round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
   round decide COMP ROUND                 record who advances, from the round's tally
@@ -98,6 +99,7 @@ const std::vector<Command> kCommands = {
     {{"pipeline", "reload"}, "evalctl pipeline reload", "Re-reads every pipeline file the daemon loaded; invalid files keep the previous definition."},
     {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
     {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
+    {{"competition", "define"}, "evalctl competition define FILE", "Creates a competition from a YAML definition: {id, name, rounds: [{id, pipeline, from?, schedule?: {at | cron, catch_up?}}]}, rounds in order, pipelines already loaded. The first round is created now; each round with `from` is created, its roster the advancers, when that round is decided (evalctl round decide). Add entrants with entrant add --round, an additional call included."},
     {{"competition", "report"}, "evalctl competition report COMP", "The whole competition: each round in order with who entered it and how (registered, advanced from the previous round, additional call), its runs, its decision and its signed report; and the finalists once the last round is decided."},
     {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
     {{"round", "decide"}, "evalctl round decide COMP ROUND [--run RUN] [--reason TEXT]", "Records the round's decision from the tally of its latest finished run (or RUN): who advances, who was eliminated or disqualified. Refused while the tally leaves the round undecided (it says why). Deciding a decided round again from another run needs --reason; both decisions stay in the audit log."},
@@ -366,6 +368,16 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     rows_of(r, {"id", "name", "created"});
     return kOk;
   }
+  if (name == "competition define") {
+    need(o, 1, cmd, c);
+    req.set("yaml", read_file(o.pos[0], c));
+    req.set("source", o.pos[0]);
+    auto r = simple("competition.define");
+    if (o.json) return print_json(r), kOk;
+    std::printf("competition %s defined: %lld rounds; created now: %s\n", r.get_string("id").c_str(), (long long)r.get_int("rounds"),
+                cell(r.find("created_rounds")).c_str());
+    return kOk;
+  }
   if (name == "competition report") {
     need(o, 1, cmd, c);
     req.set("competition", o.pos[0]);
@@ -417,6 +429,8 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     std::printf("round %s/%s decided from %s\n  advance:      %s\n  eliminated:   %s\n  disqualified: %s\n", o.pos[0].c_str(), o.pos[1].c_str(),
                 r.get_string("run").c_str(), cell(r.find("advance")).c_str(), cell(r.find("eliminated")).c_str(),
                 cell(r.find("disqualified")).c_str());
+    if (!r.get_string("next_round").empty())
+      std::printf("round %s created from the definition, its roster the advancers\n", r.get_string("next_round").c_str());
     return kOk;
   }
   if (name == "round schedule") {
