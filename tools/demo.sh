@@ -35,17 +35,23 @@ done
 "$bin/evald-provenance" list --library "$demo/library"
 
 # Each team serves its model on an OpenAI-compatible endpoint. The toy server answers from a
-# hash of each item: it "knows" the given share of the sample suites' items.
-serve() {
-  local out="$demo/toy-$1.out"
-  python3 tests/benchmark/toy_openai_server.py --port 0 --know "$1" --suites suites > "$out" 2>&1 &
+# hash of each item: it "knows" the given share of the sample suites' items. Started from this
+# shell (not a $(...) subshell) so that the exit trap knows their pids and stops them.
+start_server() {  # share name
+  python3 tests/benchmark/toy_openai_server.py --port 0 --know "$1" --suites suites > "$demo/toy-$2.out" 2>&1 &
   pids+=($!)
+}
+url_of() {  # name
+  local out="$demo/toy-$1.out"
   for _ in $(seq 100); do grep -q '^PORT ' "$out" 2>/dev/null && break; sleep 0.1; done
   echo "http://127.0.0.1:$(sed -n 's/^PORT //p' "$out")/v1"
 }
-strong=$(serve 0.9)
-middling=$(serve 0.75)
-weak=$(serve 0.5)
+start_server 0.9 strong
+start_server 0.75 middling
+start_server 0.5 weak
+strong=$(url_of strong)
+middling=$(url_of middling)
+weak=$(url_of weak)
 
 echo "== evald on its embedded defaults (data dir $demo/evald-data)"
 "$bin/evald" --data-dir "$demo/evald-data" --log-file "$demo/evald.log" &
