@@ -162,8 +162,10 @@ class Provenance : public evald::Plugin {
       collect_files(report, files);
       for (size_t i = 0; i < files.size(); ++i) {
         if (ctx.cancelled()) return Status::error("cancelled");
-        std::string sha = evald::prov::sha256_file(files[i]);
-        if (sha.empty()) return Status::error(files[i] + ": cannot read it to hash it");
+        auto hashed = evald::text::sha256_file(files[i]);
+        if (hashed.sha256.empty())
+          return Status::error(hashed.error.empty() ? files[i] + ": cannot read it to hash it (it is gone)" : hashed.error);
+        const std::string& sha = hashed.sha256;
         Value in;
         in.set("path", files[i]);
         in.set("sha256", sha);

@@ -4,6 +4,7 @@
 #include <evald/testing.hpp>
 
 #include "../common/test_util.hpp"
+#include "hash.hpp"
 #include "library.hpp"
 
 using namespace evald::test;
@@ -65,7 +66,7 @@ TEST(ProvenancePlugin, EmitsVerdictsEvidenceAndGate) {
   auto& inputs = m.payload.find("inputs")->as_array();
   ASSERT_EQ(inputs.size(), 1u);
   EXPECT_EQ(inputs[0].get_string("path"), kFixtures + "/vlm_reuse_Q/model.safetensors");
-  EXPECT_EQ(inputs[0].get_string("sha256"), prov::sha256_file(kFixtures + "/vlm_reuse_Q/model.safetensors"));
+  EXPECT_EQ(inputs[0].get_string("sha256"), evald::text::sha256_file(kFixtures + "/vlm_reuse_Q/model.safetensors").sha256);
 }
 
 TEST(ProvenancePlugin, ChecksACheckpointTrajectory) {

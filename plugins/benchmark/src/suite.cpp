@@ -3,6 +3,7 @@
 #include "csv.hpp"
 #include "json.hpp"
 #include "records.hpp"
+#include "strings.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -17,6 +18,9 @@
 #include <sstream>
 
 namespace evald::bench {
+
+using text::lower_ascii;
+using text::trim;
 
 namespace fs = std::filesystem;
 
@@ -59,19 +63,6 @@ std::string stem_category(const std::string& path) {
     if (s.size() > sv.size() && s.compare(s.size() - sv.size(), sv.size(), sv) == 0) return s.substr(0, s.size() - sv.size());
   }
   return s;
-}
-
-std::string lower_ascii(std::string s) {
-  for (auto& c : s)
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string_view::npos) return {};
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(a, b - a + 1));
 }
 
 // A choice answer as a letter (A..) or, when allow_digits, a 1-based number (KMMLU's layout).

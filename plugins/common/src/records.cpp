@@ -2,8 +2,7 @@
 
 #include "csv.hpp"
 #include "json.hpp"
-
-#include <sodium.h>
+#include "strings.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -20,13 +19,6 @@
 namespace evald::text {
 
 namespace {
-
-std::string trim(std::string_view s) {
-  size_t a = s.find_first_not_of(" \t");
-  if (a == std::string_view::npos) return {};
-  size_t b = s.find_last_not_of(" \t");
-  return std::string(s.substr(a, b - a + 1));
-}
 
 Value to_value(const Json& j) {
   switch (j.type()) {
@@ -63,7 +55,7 @@ Status scan_csv(std::string_view text, RecordFile* f, const Sink& fn) {
       header = false;
       std::set<std::string> seen;
       for (auto& h : row.fields) {
-        std::string name = trim(h);
+        std::string name = trim(h, " \t");
         if (name.empty()) return st = Status::error(where(f->path, row.line) + ": header has an empty column name"), false;
         if (!seen.insert(name).second)
           return st = Status::error(where(f->path, row.line) + ": header names column \"" + name + "\" twice"), false;
@@ -76,7 +68,7 @@ Status scan_csv(std::string_view text, RecordFile* f, const Sink& fn) {
     rec.fields = Map{};
     if (row.fields.size() > f->columns.size())
       rec.defect = "row has " + std::to_string(row.fields.size()) + " fields, the header " + std::to_string(f->columns.size());
-    for (size_t c = 0; c < f->columns.size() && c < row.fields.size(); ++c) rec.fields.set(f->columns[c], trim(row.fields[c]));
+    for (size_t c = 0; c < f->columns.size() && c < row.fields.size(); ++c) rec.fields.set(f->columns[c], trim(row.fields[c], " \t"));
     st = fn(std::move(rec));
     return st.ok();
   }, &e);
@@ -156,18 +148,6 @@ Result<std::string> slurp(const std::string& path, uint64_t max_bytes) {
 }
 
 }  // namespace
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : h) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
 
 Status scan_records(std::string_view text, const std::string& name, const std::string& format, RecordFile* file,
                     const std::function<Status(Record&&)>& fn) {

@@ -6,6 +6,8 @@
 
 #include <evald/value.hpp>
 
+#include "hash.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -57,8 +59,5 @@ std::string field_text(const Value& fields, std::string_view name);
 // optional exponent); JSON must be a number. Absent, empty or malformed gives an error
 // message naming the field.
 Result<double> field_number(const Value& fields, std::string_view name);
-
-// sha256 of bytes, hex.
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace evald::text

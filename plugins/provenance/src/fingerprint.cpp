@@ -1,5 +1,7 @@
 #include "fingerprint.hpp"
 
+#include "hash.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sodium.h>
@@ -303,23 +305,6 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRule
   return out;
 }
 
-std::string sha256_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  std::vector<unsigned char> buf(1 << 20);
-  ssize_t n;
-  while ((n = ::read(fd, buf.data(), buf.size())) > 0) crypto_hash_sha256_update(&st, buf.data(), size_t(n));
-  ::close(fd);
-  if (n < 0) return {};
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, h);
-  std::string s;
-  for (unsigned char c : h) s += "0123456789abcdef"[c >> 4], s += "0123456789abcdef"[c & 15];
-  return s;
-}
-
 Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const std::string& name,
                               const std::string& revision, unsigned threads, bool hash_files, const ProgressFn& progress) {
   Fingerprint f;
@@ -336,7 +321,7 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   if (hash_files) {
     // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
     std::string all;
-    for (const std::string& file : m.weights.files) all += sha256_file(file) + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
+    for (const std::string& file : m.weights.files) all += text::sha256_file(file).sha256 + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(all.data()), all.size());
     for (unsigned char c : h) f.source_hash += "0123456789abcdef"[c >> 4], f.source_hash += "0123456789abcdef"[c & 15];

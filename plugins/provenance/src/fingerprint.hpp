@@ -109,8 +109,6 @@ Result<Fingerprint> fingerprint_from_value(const Value& v);
 
 Value to_value(const LineageClaim& c);
 
-// sha256 of a file, hex. Empty on error.
-std::string sha256_file(const std::string& path);
 
 std::string hex64(uint64_t v);
 // splitmix64's finaliser: the bit mixer behind the sketch projection and the value hashes.

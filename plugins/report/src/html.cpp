@@ -366,28 +366,9 @@ class Page {
       o_ += "</section>\n";
       return;
     }
-    if (const Value* ag = map_at(*pn, "agreement")) {
+    if (map_at(*pn, "agreement")) {
       o_ += "<h3>" + t(L::Agreement) + "</h3>\n<dl class=\"meta\">\n";
-      auto row = [&](L l, const std::string& v) {
-        if (!v.empty()) o_ += "<dt>" + t(l) + "</dt><dd>" + esc(v) + "</dd>\n";
-      };
-      row(L::AlphaInterval, stat(num_at(*ag, "alpha_interval")));
-      row(L::AlphaOrdinal, stat(num_at(*ag, "alpha_ordinal")));
-      if (const Value* icc = map_at(*ag, "icc")) {
-        row(L::Icc21, stat(num_at(*icc, "icc2_1")));
-        row(L::Icc2k, stat(num_at(*icc, "icc2_k")));
-      } else if (!ag->get_string("icc_unavailable").empty()) {
-        row(L::IccUnavailable, ag->get_string("icc_unavailable"));
-      }
-      if (const Value* by = map_at(*ag, "alpha_interval_by_criterion")) {
-        std::string s;
-        for (auto& [k, a] : by->as_map()) s += (s.empty() ? "" : "; ") + k + " " + (num(&a) ? stat(num(&a)) : "—");
-        row(L::AlphaByCriterion, s);
-      }
-      if (const Value* c = map_at(*pn, "counts")) {
-        row(L::RowsUsed, text_at(*c, "used"));
-        row(L::RowsRejected, text_at(*pn, "rejected_total").empty() ? text_at(*c, "rejected") : text_at(*pn, "rejected_total"));
-      }
+      for (auto& [l, v] : agreement_facts(*pn)) o_ += "<dt>" + t(l) + "</dt><dd>" + esc(v) + "</dd>\n";
       o_ += "</dl>\n";
     }
     auto& raters = list_at(*pn, "raters");

@@ -140,28 +140,9 @@ class Md {
       table({t(L::Team), t(L::Points), t(L::Raters), t(L::Spread), t(L::PanelScores)}, {false, true, true, true, false}, rows);
     }
     if (!pn) return;
-    if (const Value* ag = map_at(*pn, "agreement")) {
+    if (map_at(*pn, "agreement")) {
       o_ += "### " + t(L::Agreement) + "\n\n";
-      auto line = [&](L l, const std::string& s) {
-        if (!s.empty()) item(l, e(s));
-      };
-      line(L::AlphaInterval, stat(num_at(*ag, "alpha_interval")));
-      line(L::AlphaOrdinal, stat(num_at(*ag, "alpha_ordinal")));
-      if (const Value* icc = map_at(*ag, "icc")) {
-        line(L::Icc21, stat(num_at(*icc, "icc2_1")));
-        line(L::Icc2k, stat(num_at(*icc, "icc2_k")));
-      } else {
-        line(L::IccUnavailable, ag->get_string("icc_unavailable"));
-      }
-      if (const Value* by = map_at(*ag, "alpha_interval_by_criterion")) {
-        std::string s;
-        for (auto& [k, a] : by->as_map()) s += (s.empty() ? "" : "; ") + k + " " + (num(&a) ? stat(num(&a)) : "—");
-        line(L::AlphaByCriterion, s);
-      }
-      if (const Value* c = map_at(*pn, "counts")) {
-        line(L::RowsUsed, text_at(*c, "used"));
-        line(L::RowsRejected, text_at(*pn, "rejected_total").empty() ? text_at(*c, "rejected") : text_at(*pn, "rejected_total"));
-      }
+      for (auto& [l, v] : agreement_facts(*pn)) item(l, e(v));
       o_ += "\n";
     }
     std::vector<std::vector<std::string>> raters;

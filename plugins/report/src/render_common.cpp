@@ -69,4 +69,31 @@ std::string truncate_utf8(const std::string& s, size_t max) {
   return s;
 }
 
+std::vector<std::pair<L, std::string>> agreement_facts(const Value& panel) {
+  std::vector<std::pair<L, std::string>> out;
+  const Value* ag = map_at(panel, "agreement");
+  if (!ag) return out;
+  auto row = [&](L l, std::string v) {
+    if (!v.empty()) out.emplace_back(l, std::move(v));
+  };
+  row(L::AlphaInterval, stat(num_at(*ag, "alpha_interval")));
+  row(L::AlphaOrdinal, stat(num_at(*ag, "alpha_ordinal")));
+  if (const Value* icc = map_at(*ag, "icc")) {
+    row(L::Icc21, stat(num_at(*icc, "icc2_1")));
+    row(L::Icc2k, stat(num_at(*icc, "icc2_k")));
+  } else {
+    row(L::IccUnavailable, ag->get_string("icc_unavailable"));
+  }
+  if (const Value* by = map_at(*ag, "alpha_interval_by_criterion")) {
+    std::string s;
+    for (auto& [k, a] : by->as_map()) s += (s.empty() ? "" : "; ") + k + " " + (num(&a) ? stat(num(&a)) : "—");
+    row(L::AlphaByCriterion, s);
+  }
+  if (const Value* c = map_at(panel, "counts")) {
+    row(L::RowsUsed, text_at(*c, "used"));
+    row(L::RowsRejected, text_at(panel, "rejected_total").empty() ? text_at(*c, "rejected") : text_at(panel, "rejected_total"));
+  }
+  return out;
+}
+
 }  // namespace evald::report

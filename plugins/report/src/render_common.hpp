@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace evald::report {
@@ -40,6 +41,11 @@ struct DocView {
   static const Value* detail(const Value& entrant, std::string_view slot);
   bool any_detail(std::string_view slot) const;
 };
+
+// The expert panel's agreement as (label, text) rows, empty ones left out, in the order both
+// formats show them: alpha (interval, ordinal), ICC or why it is unavailable, alpha per
+// criterion, rows used and rejected.
+std::vector<std::pair<L, std::string>> agreement_facts(const Value& panel);
 
 // Code points, for truncating labels in charts.
 std::string truncate_utf8(const std::string& s, size_t max_code_points);

@@ -4,6 +4,8 @@
 
 #include <evald/value.hpp>
 
+#include "hash.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -36,17 +38,10 @@ std::string to_hex(const uint8_t* data, size_t size);
 // Exactly `size` bytes from 2*size hex digits (either case), after trimming whitespace.
 std::optional<Bytes> from_hex(std::string_view hex, size_t size);
 
-std::string sha256_hex_of(std::string_view bytes);
-
-// A file's sha256, read in chunks. missing: the file does not exist (or a path component
-// does not); error: any other failure (permission, a directory), with the path.
-struct FileHash {
-  bool missing = false;
-  std::string sha256;  // hex, empty unless read
-  uint64_t bytes = 0;
-  std::string error;
-};
-FileHash sha256_file(const std::string& path);
+// Hashing is the shared readers' (plugins/common/src/hash.hpp).
+using text::FileHash;
+using text::sha256_file;
+inline std::string sha256_hex_of(std::string_view bytes) { return text::sha256_hex(bytes); }
 
 // Reads a whole file (for the signed files); nullopt with why when it cannot.
 std::optional<std::string> read_file(const std::string& path, std::string* why = nullptr);

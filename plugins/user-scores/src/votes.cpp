@@ -1,4 +1,5 @@
 #include "votes.hpp"
+#include "strings.hpp"
 
 #include <evald/time.hpp>
 
@@ -15,22 +16,12 @@
 
 namespace evald::scores {
 
+using text::lower_ascii;
+using text::trim;
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string trim(std::string_view s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string_view::npos) return {};
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(a, b - a + 1));
-}
-
-std::string lower_ascii(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  return s;
-}
 
 std::string fmt(double d) {
   char buf[32];
