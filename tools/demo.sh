@@ -100,7 +100,9 @@ run_round round-1
 round1_run=$last_run
 
 echo "== additional call: team-f joins round 2 with the three that advanced"
+ctl call open sample round-2
 team round-2 team-f "별빛 연구소" reinit_then_train "$middling"
+ctl call close sample round-2
 run_round round-2
 round2_run=$last_run
 

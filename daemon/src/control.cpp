@@ -38,27 +38,14 @@ Value err(const std::string& msg) {
   return r;
 }
 
-Result<std::string> need_string(const Value& req, const char* key) {
-  auto* v = req.find(key);
-  if (!v || !v->is_string() || v->as_string().empty())
-    return Status::error(std::string("request field \"") + key + "\" (string) is required");
-  return v->as_string();
-}
-
-Result<std::string> need_id(const Value& req, const char* key) {
-  auto s = need_string(req, key);
-  if (!s) return s;
-  if (auto st = check_id(key, *s); !st) return st;
-  return s;
-}
-
 const char* const kOps[] = {"ping", "plugins.list", "plugin.help", "pipeline.validate", "pipeline.load",
                             "pipeline.list", "pipeline.reload", "competition.create", "competition.list",
                             "round.create", "round.show", "round.list", "entrant.add", "entrant.list",
                             "run.start", "run.status", "run.list", "run.outputs", "audit.verify",
                             "audit.list", "intake.open", "intake.close", "intake.submit", "intake.status",
                             "decision.record", "round.decide", "competition.report", "schedule.add",
-                            "schedule.list", "schedule.remove", "competition.define", "shutdown"};
+                            "schedule.list", "schedule.remove", "competition.define", "call.open",
+                            "call.close", "shutdown"};
 
 }  // namespace
 
@@ -181,96 +168,6 @@ Result<Value> ControlApi::pipeline_load(const Value& req, const std::string& act
   return r;
 }
 
-// Records a round's decision from the tally of its latest finished run: who advances, who was
-// eliminated or disqualified, traceable to that run and its tally's artifact hash. A round the
-// tally left undecided is refused with the reasons; a new decision replaces an earlier one
-// only with a reason, and both are in the audit log.
-Result<Value> ControlApi::round_decide(const Value& req, const std::string& actor) {
-  auto comp = need_id(req, "competition");
-  if (!comp) return comp.status();
-  auto round = need_id(req, "round");
-  if (!round) return round.status();
-  std::string want_run = req.get_string("run");
-  std::string latest;
-  auto st = store_.scan(Family::Runs, "", [&](std::string_view key, std::string_view raw) {
-    auto v = msgpack::decode(raw);
-    if (v && v->get_string("competition") == *comp && v->get_string("round") == *round && v->get_string("state") != "running" &&
-        (want_run.empty() || key == want_run))
-      latest = std::string(key);
-    return true;
-  });
-  if (!st) return st;
-  if (latest.empty())
-    return Status::error(want_run.empty() ? "round " + *round + " has no finished run to decide from" : "no finished run " + want_run + " of round " + *round);
-  auto msgs = engine_.run_outputs(latest);
-  if (!msgs) return msgs.status();
-  const Message* tally = nullptr;
-  for (auto& m : *msgs)
-    if (m.payload.get_string("schema") == "evald.tally/1") {
-      if (tally) return Status::error(latest + " holds more than one tally result");
-      tally = &m;
-    }
-  if (!tally) return Status::error(latest + " has no tally result (its pipeline needs a tally stage, or the tally job failed)");
-  const Value& t = tally->payload;
-  if (!t.get_bool("decided")) {
-    std::string why;
-    if (auto* u = t.find("undecided"); u && u->is_array())
-      for (auto& x : u->as_array()) why += "\n  " + x.as_string();
-    return Status::error("the tally of " + latest + " leaves round " + *round + " undecided (rerun the failed jobs, or record a decision with "
-                         "evalctl decision record, then run the round again):" + why);
-  }
-  Value decision;
-  decision.set("run", latest);
-  decision.set("tally_job", tally->envelope.job);
-  decision.set("tally_sha256", t.get_string("artifact_sha256"));
-  decision.set("decided_at", now_iso8601());
-  decision.set("decided_by", actor);
-  Array advance, eliminated, disqualified;
-  for (auto& e : t.find("entrants")->as_array()) {
-    std::string d = e.get_string("decision");
-    (d == "advance" ? advance : d == "disqualified" ? disqualified : eliminated).push_back(e.get_string("entrant"));
-  }
-  decision.set("advance", std::move(advance));
-  decision.set("eliminated", std::move(eliminated));
-  decision.set("disqualified", std::move(disqualified));
-  std::unique_lock lock(mu_);
-  auto rrec = store_.get_value(Family::Rounds, *comp + "/" + *round);
-  if (!rrec) return rrec.status();
-  if (!*rrec) return Status::error("no round \"" + *round + "\" in competition \"" + *comp + "\"");
-  Value r = **rrec;
-  if (auto* prev = r.find("decision"); prev && prev->is_map()) {
-    if (prev->get_string("run") == latest) return *prev;  // already decided from this run
-    std::string reason = req.get_string("reason");
-    if (reason.empty())
-      return Status::error("round " + *round + " was decided from " + prev->get_string("run") + "; deciding it again from " + latest +
-                           " needs --reason");
-    decision.set("replaces", *prev);
-    decision.set("reason", reason);
-  }
-  r.set("decision", decision);
-  auto b = store_.batch();
-  b.put(Family::Rounds, *comp + "/" + *round, r);
-  Value d = decision;
-  d.set("competition", *comp);
-  d.set("round", *round);
-  if (auto st2 = commit(b, actor, "round.decide", d); !st2) return st2;
-  lock.unlock();  // creating the next round takes the lock again
-  // A defined competition goes on: the rounds that start from this one are created now, with
-  // its advancers as their roster.
-  auto crec = store_.get_value(Family::Competitions, *comp);
-  if (crec && *crec)
-    if (auto* def = (*crec)->find("definition"); def && def->find("rounds"))
-      for (auto& rd : def->find("rounds")->as_array()) {
-        if (rd.get_string("from") != *round) continue;
-        auto exists = store_.get(Family::Rounds, *comp + "/" + rd.get_string("id"));
-        if (exists && *exists) continue;
-        auto made = create_defined_round(*comp, rd, actor);
-        if (!made) return Status::error("round " + *round + " decided, but its next round " + rd.get_string("id") + " could not be created: " + made.error());
-        decision.set("next_round", rd.get_string("id"));
-      }
-  return decision;
-}
-
 Result<Value> ControlApi::schedule_add(const Value& req, const std::string& actor) {
   auto comp = need_id(req, "competition");
   if (!comp) return comp.status();
@@ -375,181 +272,6 @@ std::vector<std::string> ControlApi::fire_due_schedules(int64_t now) {
   return started;
 }
 
-// A competition from its definition (YAML): {id, name?, rounds: [{id, pipeline, from?, schedule?:
-// {at | cron, catch_up?}}]} in order. The competition and its first rounds (those without
-// `from`) are created now; each later round when the round it starts from is decided.
-Result<Value> ControlApi::competition_define(const Value& req, const std::string& actor) {
-  auto text = need_string(req, "yaml");
-  if (!text) return text.status();
-  std::string source = req.get_string("source", "<request>");
-  auto def = yaml_to_value(*text, source);
-  if (!def) return def.status();
-  if (!def->is_map()) return Status::error(source + ": a competition definition is a map {id, name, rounds}");
-  for (auto& [k, _] : def->as_map())
-    if (k != "id" && k != "name" && k != "rounds") return Status::error(source + ": unknown key \"" + k + "\" (id, name, rounds)");
-  std::string id = def->get_string("id");
-  if (auto st = check_id(source + ": id", id); !st) return st;
-  auto* rounds = def->find("rounds");
-  if (!rounds || !rounds->is_array() || rounds->as_array().empty()) return Status::error(source + ": rounds: at least one round is required");
-  std::set<std::string> seen;
-  for (size_t i = 0; i < rounds->as_array().size(); ++i) {
-    const Value& r = rounds->as_array()[i];
-    std::string at = source + ": rounds[" + std::to_string(i) + "]";
-    if (!r.is_map()) return Status::error(at + ": expected a map {id, pipeline, from?, schedule?}");
-    for (auto& [k, _] : r.as_map())
-      if (k != "id" && k != "pipeline" && k != "from" && k != "schedule") return Status::error(at + ": unknown key \"" + k + "\" (id, pipeline, from, schedule)");
-    if (auto st = check_id(at + ".id", r.get_string("id")); !st) return st;
-    if (!pipeline(r.get_string("pipeline"))) return Status::error(at + ".pipeline: \"" + r.get_string("pipeline") + "\" is not loaded (evalctl pipeline load FILE)");
-    std::string from = r.get_string("from");
-    if (i == 0 && !from.empty()) return Status::error(at + ".from: the first round has no earlier round to start from");
-    if (!from.empty() && !seen.count(from)) return Status::error(at + ".from: \"" + from + "\" is not an earlier round");
-    if (auto* sch = r.find("schedule"); sch && !sch->is_map()) return Status::error(at + ".schedule: expected {at | cron, catch_up?}");
-    if (!seen.insert(r.get_string("id")).second) return Status::error(at + ".id: \"" + r.get_string("id") + "\" used twice");
-  }
-  {
-    std::lock_guard lock(mu_);
-    auto existing = store_.get(Family::Competitions, id);
-    if (!existing) return existing.status();
-    if (*existing) return Status::error("competition \"" + id + "\" already exists");
-    Value rec;
-    rec.set("id", id);
-    rec.set("name", def->get_string("name", id));
-    rec.set("created", now_iso8601());
-    rec.set("actor", actor);
-    rec.set("definition", *def);
-    rec.set("definition_source", source);
-    rec.set("definition_sha256", sha256_hex(*text));
-    auto b = store_.batch();
-    b.put(Family::Competitions, id, rec);
-    if (auto st = commit(b, actor, "competition.define", rec); !st) return st;
-  }
-  Array created;
-  for (auto& r : rounds->as_array())
-    if (r.get_string("from").empty()) {
-      auto made = create_defined_round(id, r, actor);
-      if (!made) return made.status();
-      created.push_back(r.get_string("id"));
-    }
-  Value out;
-  out.set("id", id);
-  out.set("rounds", Value(int64_t(rounds->as_array().size())));
-  out.set("created_rounds", std::move(created));
-  return out;
-}
-
-Result<Value> ControlApi::create_defined_round(const std::string& comp, const Value& rd, const std::string& actor) {
-  Value req;
-  req.set("op", "round.create");
-  req.set("competition", comp);
-  req.set("id", rd.get_string("id"));
-  req.set("pipeline", rd.get_string("pipeline"));
-  if (!rd.get_string("from").empty()) req.set("from_round", rd.get_string("from"));
-  auto made = dispatch("round.create", req, actor);
-  if (!made) return made;
-  if (auto* sch = rd.find("schedule"); sch && sch->is_map()) {
-    Value sreq = *sch;
-    sreq.set("competition", comp);
-    sreq.set("round", rd.get_string("id"));
-    auto s = schedule_add(sreq, actor);
-    if (!s) return Status::error("round " + rd.get_string("id") + " created, but its schedule was refused: " + s.error());
-  }
-  return made;
-}
-
-// The whole competition as the store has it: its rounds in the order they were created, who
-// entered each and how (registered, advanced, additional call), each round's runs, decision
-// and signed report, and the finalists once the last round is decided.
-Result<Value> ControlApi::competition_report(const Value& req) {
-  auto comp = need_id(req, "competition");
-  if (!comp) return comp.status();
-  auto crec = store_.get_value(Family::Competitions, *comp);
-  if (!crec) return crec.status();
-  if (!*crec) return Status::error("no competition \"" + *comp + "\"");
-  std::map<std::string, Value> entrants;
-  auto st = store_.scan(Family::Entrants, *comp + "/", [&](std::string_view, std::string_view raw) {
-    if (auto v = msgpack::decode(raw)) entrants[v->get_string("id")] = *v;
-    return true;
-  });
-  if (!st) return st;
-  std::vector<Value> rounds;
-  st = store_.scan(Family::Rounds, *comp + "/", [&](std::string_view, std::string_view raw) {
-    if (auto v = msgpack::decode(raw)) rounds.push_back(std::move(*v));
-    return true;
-  });
-  if (!st) return st;
-  std::stable_sort(rounds.begin(), rounds.end(), [](const Value& a, const Value& b) { return a.get_string("created") < b.get_string("created"); });
-  std::map<std::string, Array> runs_of;
-  st = store_.scan(Family::Runs, "", [&](std::string_view key, std::string_view raw) {
-    auto v = msgpack::decode(raw);
-    if (!v || v->get_string("competition") != *comp) return true;
-    Value r;
-    r.set("id", std::string(key));
-    r.set("state", v->get_string("state"));
-    r.set("created", v->get_string("created"));
-    r.set("finished", v->get_string("finished"));
-    runs_of[v->get_string("round")].push_back(std::move(r));
-    return true;
-  });
-  if (!st) return st;
-  Array out_rounds;
-  Value finalists;
-  for (auto& r : rounds) {
-    Value x;
-    std::string id = r.get_string("id");
-    x.set("id", id);
-    x.set("pipeline", r.get_string("pipeline"));
-    x.set("created", r.get_string("created"));
-    x.set("from_round", r.get_string("from_round"));
-    Array roster;
-    if (auto* es = r.find("entrants"); es && es->is_array())
-      for (auto& e : es->as_array()) {
-        Value who;
-        who.set("id", e.as_string());
-        who.set("name", entrants.count(e.as_string()) ? entrants[e.as_string()].get_string("name") : std::string());
-        if (auto* j = r.find("joined"); j && j->find(e.as_string())) {
-          who.set("joined", j->find(e.as_string())->get_string("at"));
-          who.set("via", j->find(e.as_string())->get_string("via"));
-        }
-        roster.push_back(std::move(who));
-      }
-    x.set("entrants", std::move(roster));
-    x.set("runs", runs_of[id]);
-    const Value* d = r.find("decision");
-    x.set("decision", d ? *d : Value());
-    if (d && d->is_map()) {
-      auto msgs = engine_.run_outputs(d->get_string("run"));
-      if (msgs)
-        for (auto& m : *msgs)
-          if (m.kind == "report" && m.payload.find("dir")) {
-            Value rep;
-            rep.set("dir", m.payload.get_string("dir"));
-            rep.set("public_key", m.payload.get_string("public_key"));
-            if (auto* f = m.payload.find("formats"); f && f->find("html")) rep.set("html", f->find("html")->get_string("path"));
-            x.set("report", rep);
-          }
-      finalists = *d->find("advance");
-    } else {
-      finalists = Value();
-    }
-    out_rounds.push_back(std::move(x));
-  }
-  Value out;
-  out.set("competition", **crec);
-  out.set("rounds", std::move(out_rounds));
-  // The finalists are the last round's advancers, once it is decided.
-  out.set("finalists", finalists);
-  Array es;
-  for (auto& [id, e] : entrants) {
-    Value x;
-    x.set("id", id);
-    x.set("name", e.get_string("name"));
-    x.set("registered", e.get_string("created"));
-    es.push_back(std::move(x));
-  }
-  out.set("entrants", std::move(es));
-  return out;
-}
-
 Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) {
   auto comp = need_id(req, "competition");
   if (!comp) return comp.status();
@@ -577,9 +299,13 @@ Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) 
       who.set("id", (*erec)->get_string("id"));
       who.set("name", (*erec)->get_string("name"));
       roster.push_back(std::move(who));
-      rr.entrants.push_back(**erec);
+      Value entrant = **erec;
+      entrant.as_map().erase("submissions");
+      if (auto* subs = (*rrec)->find("submissions"); subs && subs->find(e.as_string())) entrant.set("submission", *subs->find(e.as_string()));
+      rr.entrants.push_back(std::move(entrant));
     }
   rr.round_info.set("roster", std::move(roster));
+  rr.round_info.as_map().erase("submissions");  // each job has its entrant's own
   // What the result depends on beyond its inputs, for reports' manifests.
   Value pipe;
   pipe.set("name", spec->name);
@@ -693,54 +419,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     if (!st) return st;
     return Value(std::move(out));
   }
-  if (op == "round.create") {
-    auto comp = need_id(req, "competition");
-    if (!comp) return comp.status();
-    auto id = need_id(req, "id");
-    if (!id) return id.status();
-    auto pname = need_string(req, "pipeline");
-    if (!pname) return pname.status();
-    if (!pipeline(*pname)) return Status::error("pipeline \"" + *pname + "\" is not loaded (evalctl pipeline load FILE)");
-    std::lock_guard lock(mu_);
-    auto c = store_.get(Family::Competitions, *comp);
-    if (!c) return c.status();
-    if (!*c) return Status::error("no competition \"" + *comp + "\"");
-    auto existing = store_.get(Family::Rounds, *comp + "/" + *id);
-    if (!existing) return existing.status();
-    if (*existing) return Status::error("round \"" + *id + "\" already exists in competition \"" + *comp + "\"");
-    // A later round's roster starts with those the earlier round's decision advanced;
-    // entrant.add --round adds the entrants of an additional call.
-    Array roster;
-    std::string from = req.get_string("from_round");
-    if (!from.empty()) {
-      if (auto st = check_id("from_round", from); !st) return st;
-      auto prev = store_.get_value(Family::Rounds, *comp + "/" + from);
-      if (!prev) return prev.status();
-      if (!*prev) return Status::error("no round \"" + from + "\" in competition \"" + *comp + "\"");
-      auto* d = (*prev)->find("decision");
-      if (!d || !d->is_map()) return Status::error("round " + from + " is not decided yet (evalctl round decide " + *comp + " " + from + ")");
-      if (auto* adv = d->find("advance"); adv && adv->is_array()) roster = adv->as_array();
-    }
-    Value rec;
-    rec.set("id", *id);
-    rec.set("competition", *comp);
-    rec.set("pipeline", *pname);
-    rec.set("entrants", roster);
-    if (!from.empty()) rec.set("from_round", from);
-    rec.set("created", now_iso8601());
-    Value joined = Map{};
-    for (auto& e : roster) {
-      Value j;
-      j.set("at", rec.get_string("created"));
-      j.set("via", "advanced from " + from);
-      joined.set(e.as_string(), j);
-    }
-    rec.set("joined", joined);
-    auto b = store_.batch();
-    b.put(Family::Rounds, *comp + "/" + *id, rec);
-    if (auto st = commit(b, actor, "round.create", rec); !st) return st;
-    return rec;
-  }
+  if (op == "round.create") return round_create(req, actor);
   if (op == "round.show") {
     auto comp = need_id(req, "competition");
     if (!comp) return comp.status();
@@ -763,60 +442,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     if (!st) return st;
     return Value(std::move(out));
   }
-  if (op == "entrant.add") {
-    auto comp = need_id(req, "competition");
-    if (!comp) return comp.status();
-    auto id = need_id(req, "id");
-    if (!id) return id.status();
-    auto* sub = req.find("submission");
-    if (sub && !sub->is_map()) return Status::error("request field \"submission\" must be a map");
-    std::string round = req.get_string("round");
-    if (!round.empty())
-      if (auto st = check_id("round", round); !st) return st;
-    std::lock_guard lock(mu_);
-    auto c = store_.get(Family::Competitions, *comp);
-    if (!c) return c.status();
-    if (!*c) return Status::error("no competition \"" + *comp + "\"");
-    auto b = store_.batch();
-    auto existing = store_.get_value(Family::Entrants, *comp + "/" + *id);
-    if (!existing) return existing.status();
-    Value rec;
-    if (*existing) {
-      rec = **existing;
-      if (sub) rec.set("submission", *sub);
-      if (req.find("name")) rec.set("name", req.get_string("name"));
-    } else {
-      rec.set("id", *id);
-      rec.set("name", req.get_string("name", *id));
-      rec.set("submission", sub ? *sub : Value(Map{}));
-      rec.set("created", now_iso8601());
-    }
-    b.put(Family::Entrants, *comp + "/" + *id, rec);
-    if (!round.empty()) {
-      auto rrec = store_.get_value(Family::Rounds, *comp + "/" + round);
-      if (!rrec) return rrec.status();
-      if (!*rrec) return Status::error("no round \"" + round + "\" in competition \"" + *comp + "\"");
-      Value r = **rrec;
-      bool present = false;
-      if (auto* es = r.find("entrants"); es && es->is_array())
-        for (auto& e : es->as_array()) present |= e.is_string() && e.as_string() == *id;
-      if (!present) {
-        r.as_map()["entrants"].push_back(*id);
-        Value j;
-        j.set("at", now_iso8601());
-        j.set("via", r.get_string("from_round").empty() ? "registered" : "additional call");
-        j.set("by", actor);
-        if (!r.find("joined") || !r.find("joined")->is_map()) r.set("joined", Value(Map{}));
-        r.as_map()["joined"].set(*id, j);
-        b.put(Family::Rounds, *comp + "/" + round, r);
-      }
-    }
-    Value d = rec;
-    d.set("competition", *comp);
-    if (!round.empty()) d.set("round", round);
-    if (auto st = commit(b, actor, "entrant.add", d); !st) return st;
-    return rec;
-  }
+  if (op == "entrant.add") return entrant_add(req, actor);
   if (op.starts_with("intake.")) {
     auto comp = need_id(req, "competition");
     if (!comp) return comp.status();
@@ -850,6 +476,7 @@ Result<Value> ControlApi::dispatch(const std::string& op, const Value& req, cons
     return intake_.record_decision(*comp, *round, *entrant, *decision, req.get_string("reason"), actor);
   }
   if (op == "round.decide") return round_decide(req, actor);
+  if (op == "call.open" || op == "call.close") return call_open_close(op, req, actor);
   if (op == "schedule.add") return schedule_add(req, actor);
   if (op == "competition.define") return competition_define(req, actor);
   if (op == "schedule.list") {

@@ -59,6 +59,10 @@ class ControlApi {
   Result<Value> dispatch(const std::string& op, const Value& req, const std::string& actor);
   Result<Value> pipeline_load(const Value& req, const std::string& actor);
   Result<Value> run_start(const Value& req, const std::string& actor);
+  Result<Value> round_create(const Value& req, const std::string& actor);
+  Result<Value> entrant_add(const Value& req, const std::string& actor);
+  // call.open / call.close: an additional call for a later round.
+  Result<Value> call_open_close(const std::string& op, const Value& req, const std::string& actor);
   Result<Value> round_decide(const Value& req, const std::string& actor);
   Result<Value> competition_report(const Value& req);
   Result<Value> schedule_add(const Value& req, const std::string& actor);

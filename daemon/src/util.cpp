@@ -88,4 +88,18 @@ Status check_id(std::string_view what, std::string_view id) {
                        "\" is not a valid id (1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or _)");
 }
 
+Result<std::string> need_string(const Value& req, const char* key) {
+  auto* v = req.find(key);
+  if (!v || !v->is_string() || v->as_string().empty())
+    return Status::error(std::string("request field \"") + key + "\" (string) is required");
+  return v->as_string();
+}
+
+Result<std::string> need_id(const Value& req, const char* key) {
+  auto s = need_string(req, key);
+  if (!s) return s;
+  if (auto st = check_id(key, *s); !st) return st;
+  return s;
+}
+
 }  // namespace evald::daemon

@@ -26,4 +26,9 @@ std::string zero_pad(uint64_t n, int width);
 bool valid_id(std::string_view id);
 Status check_id(std::string_view what, std::string_view id);
 
+// A control request's field: a non-empty string; need_id also checks it is a valid id. Errors
+// name the field.
+Result<std::string> need_string(const Value& req, const char* key);
+Result<std::string> need_id(const Value& req, const char* key);
+
 }  // namespace evald::daemon

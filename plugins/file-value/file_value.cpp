@@ -35,6 +35,7 @@ class FileValue : public evald::Plugin {
     return evald::ConfigSchema()
         .string("submission_key", "the entrant submission field that holds the file path").def("value_file").min(1)
         .number("scale", "multiplies the value read").def(1.0)
+        .number("out_of", "the points the value is out of, emitted as its scale so a tally on another scale converts it (0: unsaid)").def(0.0).min(0)
         .string("kind", "kind of the emitted message").def("value").min(1);
   }
   static evald::Status validate(const evald::Value& config) {
@@ -44,7 +45,7 @@ class FileValue : public evald::Plugin {
   }
 
   FileValue(const evald::Value& config, evald::Context&)
-      : key_(config.get_string("submission_key")), scale_(config.get_double("scale", 1.0)), kind_(config.get_string("kind")) {}
+      : key_(config.get_string("submission_key")), scale_(config.get_double("scale", 1.0)), out_of_(config.get_double("out_of", 0)), kind_(config.get_string("kind")) {}
 
   evald::Status process(const evald::Job& job, evald::Context& ctx) override {
     const evald::Value* sub = job.entrant.find("submission");
@@ -76,6 +77,7 @@ class FileValue : public evald::Plugin {
     evald::Value out;
     out.set("value", v * scale_);
     out.set("raw", v);
+    if (out_of_ > 0) out.set("scale", out_of_);
     out.set("file", path->as_string());
     out.set("sha256", sha256_hex(raw));
     ctx.info("read " + path->as_string());
@@ -85,6 +87,7 @@ class FileValue : public evald::Plugin {
  private:
   std::string key_;
   double scale_;
+  double out_of_;
   std::string kind_;
 };
 

@@ -42,7 +42,9 @@ class Tally : public evald::Plugin {
       });
       if (!st) return st;
     }
-    Value result = evald::tally::tally_round(cfg_, job, decisions);
+    auto cfg = evald::tally::apply_round_rules(cfg_, job.round.find("rules") ? *job.round.find("rules") : Value());
+    if (!cfg) return cfg.status();
+    Value result = evald::tally::tally_round(*cfg, job, decisions);
     std::string json = evald::to_json(result) + "\n";
     std::string path = ctx.artifact_dir() + "/tally.json";
     {

@@ -19,6 +19,7 @@ stages:
   - id: read
     plugin: file-value
     per: entrant
+    config: {out_of: 100}
   - id: tally
     plugin: tally
     per: round
@@ -66,15 +67,33 @@ TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
   EXPECT_EQ(d.ctl("round decide k-ai round-1").code, 0) << "deciding again from the same run changes nothing";
 
   // Round 2: the three advancers, plus team-f from the additional call and team-d re-applying
-  // with a new submission.
+  // with a new submission; team-c resubmits for round 2.
   auto r2create = d.ctl("round create k-ai round-2 --pipeline final --from-round round-1");
   ASSERT_EQ(r2create.code, 0) << r2create.out;
   write_file(tmp / "f.txt", "85\n");
   write_file(tmp / "d2.txt", "95\n");
+  write_file(tmp / "c2.txt", "99\n");
+  auto uncalled = d.ctl("entrant add k-ai team-f --round round-2 --set value_file=" + quote(tmp / "f.txt"));
+  EXPECT_EQ(uncalled.code, 1);
+  EXPECT_NE(uncalled.out.find("round-2's roster is round-1's advancers; others join it through an additional call"), std::string::npos)
+      << uncalled.out;
+  EXPECT_NE(d.ctl("call open k-ai round-1").out.find("round-1 is a first round"), std::string::npos);
+  EXPECT_EQ(d.ctl("call open k-ai round-2 --closes 2020-01-01T00:00:00Z").code, 1) << "a closing time already past";
+  auto call = d.ctl("call open k-ai round-2");
+  ASSERT_EQ(call.code, 0) << call.out;
   ASSERT_EQ(d.ctl("entrant add k-ai team-f --round round-2 --set value_file=" + quote(tmp / "f.txt")).code, 0);
-  ASSERT_EQ(d.ctl("entrant add k-ai team-d --round round-2 --set value_file=" + quote(tmp / "d2.txt")).code, 0);
+  auto reapply = d.ctl("entrant add k-ai team-d --round round-2 --set value_file=" + quote(tmp / "d2.txt"));
+  ASSERT_EQ(reapply.code, 0) << reapply.out;
+  EXPECT_NE(reapply.out.find("additional call (re-applied after elimination in round-1)"), std::string::npos) << reapply.out;
+  ASSERT_EQ(d.ctl("call close k-ai round-2").code, 0);
+  EXPECT_EQ(d.ctl("entrant add k-ai team-g --round round-2").code, 1) << "the call is closed";
+  auto resubmit = d.ctl("entrant add k-ai team-c --round round-2 --set value_file=" + quote(tmp / "c2.txt"));
+  ASSERT_EQ(resubmit.code, 0) << "an entrant on the roster resubmits without a call: " << resubmit.out;
+  EXPECT_NE(resubmit.out.find("resubmitted"), std::string::npos) << resubmit.out;
   auto show = d.ctl("--json round show k-ai round-2");
   EXPECT_NE(show.out.find("\"entrants\":[\"team-a\",\"team-b\",\"team-c\",\"team-f\",\"team-d\"]"), std::string::npos) << show.out;
+  auto history = d.ctl("--json entrant list k-ai");
+  EXPECT_NE(history.out.find("\"round\":\"round-2\""), std::string::npos) << "every submission is kept:\n" << history.out;
 
   // Killed and restarted between the rounds: the decision and the roster are in the store.
   d.kill(SIGKILL);
@@ -82,15 +101,16 @@ TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
   ASSERT_EQ(d.ctl("run start k-ai round-2 --wait").code, 0);
   auto finals = d.ctl("round decide k-ai round-2");
   ASSERT_EQ(finals.code, 0) << finals.out;
-  EXPECT_NE(finals.out.find("advance:      [\"team-d\",\"team-a\"]"), std::string::npos) << "the finalists:\n" << finals.out;
+  EXPECT_NE(finals.out.find("advance:      [\"team-c\",\"team-d\"]"), std::string::npos) << "the finalists:\n" << finals.out;
   auto report = d.ctl("--json competition report k-ai");
   ASSERT_EQ(report.code, 0) << report.out;
-  EXPECT_NE(report.out.find("\"finalists\":[\"team-d\",\"team-a\"]"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("\"finalists\":[\"team-c\",\"team-d\"]"), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("\"id\":\"team-f\",\"joined\""), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("\"via\":\"additional call\""), std::string::npos) << report.out;
+  EXPECT_NE(d.ctl("round show k-ai round-2").out.find("additional call: closed"), std::string::npos);
   EXPECT_NE(report.out.find("\"via\":\"advanced from round-1\""), std::string::npos) << report.out;
   auto text = d.ctl("competition report k-ai");
-  EXPECT_NE(text.out.find("finalists: [\"team-d\",\"team-a\"]"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("finalists: [\"team-c\",\"team-d\"]"), std::string::npos) << text.out;
   auto r1 = d.ctl("round show k-ai round-1");
   EXPECT_NE(r1.out.find("decided from run-000001"), std::string::npos) << r1.out;
 
@@ -99,7 +119,10 @@ TEST(Rounds, AdvancersAndAnAdditionalCallMakeTheNextRoster) {
   auto again = d.ctl("round decide k-ai round-1");
   EXPECT_EQ(again.code, 1);
   EXPECT_NE(again.out.find("needs --reason"), std::string::npos) << again.out;
-  EXPECT_EQ(d.ctl("round decide k-ai round-1 --reason 'rerun after a corrected score file'").code, 0);
+  auto redecided = d.ctl("round decide k-ai round-1 --reason 'rerun after a corrected score file'");
+  EXPECT_EQ(redecided.code, 0) << redecided.out;
+  EXPECT_NE(redecided.out.find("advance:      [\"team-a\",\"team-b\",\"team-c\"]"), std::string::npos)
+      << "round 1 is evaluated on round 1's submissions, not on those sent for round 2:\n" << redecided.out;
   auto audit = d.ctl("--json audit list --limit 200");
   EXPECT_NE(audit.out.find("rerun after a corrected score file"), std::string::npos);
   EXPECT_EQ(d.ctl("audit verify").code, 0);
@@ -158,8 +181,11 @@ TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
   write_file(tmp / "comp.yaml",
              "id: k-ai\nname: 독자 AI 파운데이션 모델 (SAMPLE)\nrounds:\n"
              "  - {id: round-1, pipeline: scored}\n"
-             "  - {id: round-2, pipeline: final, from: round-1, schedule: {cron: '0 9 * * 1', catch_up: skip}}\n");
+             "  - {id: round-2, pipeline: scored, from: round-1, weights: {score: 50}, advance: {top: 1}, additional_call: false,\n"
+             "     schedule: {cron: '0 9 * * 1', catch_up: skip}}\n");
   write_file(tmp / "bad.yaml", "id: k2\nrounds:\n  - {id: r1, pipeline: scored, from: r0}\n");
+  write_file(tmp / "bad-weights.yaml", "id: k3\nrounds:\n  - {id: r1, pipeline: scored, weights: {benchmark: 40}}\n");
+  write_file(tmp / "bad-advance.yaml", "id: k4\nrounds:\n  - {id: r1, pipeline: scored, advance: {top: -1}}\n");
   for (auto [t, v] : {std::pair{"a", "90"}, {"b", "80"}, {"c", "70"}}) write_file(tmp / (std::string(t) + ".txt"), std::string(v) + "\n");
   Daemon d(tmp / "data");
   ASSERT_TRUE(d.start()) << d.log();
@@ -168,6 +194,11 @@ TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
   auto bad = d.ctl("competition define " + quote(tmp / "bad.yaml"));
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.out.find("rounds[0].from: the first round has no earlier round"), std::string::npos) << bad.out;
+  auto bad_weights = d.ctl("competition define " + quote(tmp / "bad-weights.yaml"));
+  EXPECT_NE(bad_weights.out.find("rounds[0].weights.benchmark: pipeline scored's tally has no component \"benchmark\" (score)"), std::string::npos)
+      << bad_weights.out;
+  EXPECT_NE(d.ctl("competition define " + quote(tmp / "bad-advance.yaml")).out.find("rounds[0].advance.top: a whole number of at least 0"),
+            std::string::npos);
   auto def = d.ctl("competition define " + quote(tmp / "comp.yaml"));
   ASSERT_EQ(def.code, 0) << def.out;
   EXPECT_NE(def.out.find("created now: [\"round-1\"]"), std::string::npos) << def.out;
@@ -177,9 +208,18 @@ TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
   ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
   auto decided = d.ctl("round decide k-ai round-1");
   ASSERT_EQ(decided.code, 0) << decided.out;
-  EXPECT_NE(decided.out.find("round round-2 created from the definition"), std::string::npos) << decided.out;
+  EXPECT_NE(decided.out.find("next round: round-2"), std::string::npos) << decided.out;
   auto show = d.ctl("--json round show k-ai round-2");
   EXPECT_NE(show.out.find("\"entrants\":[\"team-a\",\"team-b\"]"), std::string::npos) << show.out;
+  EXPECT_NE(d.ctl("call open k-ai round-2").out.find("allows no additional call for round round-2"), std::string::npos);
+  // Round 2 reuses round 1's pipeline with its own weight and cut from the definition.
+  ASSERT_EQ(d.ctl("run start k-ai round-2 --wait").code, 0);
+  auto finals = d.ctl("round decide k-ai round-2");
+  EXPECT_NE(finals.out.find("advance:      [\"team-a\"]"), std::string::npos) << finals.out;
+  auto tally = d.ctl("--json run outputs run-000002 --stage tally");
+  EXPECT_NE(tally.out.find("\"total_scale\":50"), std::string::npos) << tally.out;
+  EXPECT_NE(tally.out.find("\"from\":\"competition definition\""), std::string::npos) << tally.out;
+  EXPECT_NE(tally.out.find("\"total\":45"), std::string::npos) << "90 of 100 on a scale of 50:\n" << tally.out;
   auto sched = d.ctl("--json schedule list k-ai");
   EXPECT_NE(sched.out.find("\"cron\":\"0 9 * * 1\""), std::string::npos) << sched.out;
   EXPECT_NE(sched.out.find("\"round\":\"round-2\""), std::string::npos) << sched.out;

@@ -2,9 +2,11 @@
 #include <evald/value.hpp>
 
 #include "records.hpp"
+#include "run_watch.hpp"
 #include "verify.hpp"
 
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +57,8 @@ Commands:
   competition define FILE                 a competition from its definition (rounds, pipelines, rosters, schedules)
   competition report COMP                 rounds, who entered when, decisions, reports, finalists
   round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
+  call open COMP ROUND [--closes TIME]    an additional call: entrants may join a later round
+  call close COMP ROUND
   round decide COMP ROUND                 record who advances, from the round's tally
   round schedule COMP ROUND (--at TIME | --cron "M H DOM MON DOW") [--catch-up once|skip]
   schedule list [COMP]                    schedules with their next time and last run
@@ -62,12 +66,13 @@ Commands:
   round list COMP
   round show COMP ROUND
   entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...
-                                          register an entrant (submission fields by --set)
+                                          register an entrant or take a new submission (fields by --set)
   entrant list COMP
   run start COMP ROUND [--wait]           start a run of the round's pipeline
   run list
   run status RUN [--jobs]                 per-stage counters (and every job)
   run wait RUN [--timeout S]              wait until the run ends; exit 4 if any job failed
+  run watch RUN [--timeout S]             every job's state and progress bar until the run ends
   run outputs RUN [--stage STAGE]         messages the run's jobs emitted
   intake open COMP ROUND CHANNEL [--closes TIME]   let records (votes, score rows) in
   intake submit COMP ROUND CHANNEL FILE...         send records from CSV, JSON or JSONL files
@@ -99,21 +104,24 @@ const std::vector<Command> kCommands = {
     {{"pipeline", "reload"}, "evalctl pipeline reload", "Re-reads every pipeline file the daemon loaded; invalid files keep the previous definition."},
     {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
     {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
-    {{"competition", "define"}, "evalctl competition define FILE", "Creates a competition from a YAML definition: {id, name, rounds: [{id, pipeline, from?, schedule?: {at | cron, catch_up?}}]}, rounds in order, pipelines already loaded. The first round is created now; each round with `from` is created, its roster the advancers, when that round is decided (evalctl round decide). Add entrants with entrant add --round, an additional call included."},
+    {{"competition", "define"}, "evalctl competition define FILE", "Creates a competition from a YAML definition (see pipelines/sample-competition.yaml): {id, name, rounds: [{id, pipeline, from?, weights?: {component: points}, advance?: {top?, min_total?}, additional_call?: true|false, schedule?: {at | cron, catch_up?}}]}, rounds in order, pipelines already loaded. weights and advance override the pipeline tally's for that round. The first round is created now; each round with `from` is created, its roster the advancers, when that round is decided (evalctl round decide). Entrants register for the first round with entrant add --round; others join a later round through an additional call (evalctl call open)."},
     {{"competition", "report"}, "evalctl competition report COMP", "The whole competition: each round in order with who entered it and how (registered, advanced from the previous round, additional call), its runs, its decision and its signed report; and the finalists once the last round is decided."},
     {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
+    {{"call", "open"}, "evalctl call open COMP ROUND [--closes TIME]", "Opens an additional call for a later round (one created from an earlier round's advancers): while it is open, entrant add --round ROUND adds entrants to its roster, new ones or ones an earlier round eliminated re-applying. --closes (ISO 8601) ends it by itself. Refused for a first round, a decided round, or where the competition's definition says additional_call: false."},
+    {{"call", "close"}, "evalctl call close COMP ROUND", "Closes a round's additional call; later additions are refused."},
     {{"round", "decide"}, "evalctl round decide COMP ROUND [--run RUN] [--reason TEXT]", "Records the round's decision from the tally of its latest finished run (or RUN): who advances, who was eliminated or disqualified. Refused while the tally leaves the round undecided (it says why). Deciding a decided round again from another run needs --reason; both decisions stay in the audit log."},
     {{"round", "schedule"}, "evalctl round schedule COMP ROUND (--at TIME | --cron \"M H DOM MON DOW\") [--catch-up once|skip]", "Starts the round's run at TIME (ISO 8601), or every time a five-field cron expression (UTC) comes due, for recurring evaluation. Schedules are stored and survive restarts. A time missed while the daemon was down is caught up by one run at the next start (--catch-up once, the default) or skipped (--catch-up skip)."},
     {{"schedule", "list"}, "evalctl schedule list [COMP]", "Lists schedules: round, time or cron, catch-up policy, state, next time, runs started, last run and error."},
     {{"schedule", "remove"}, "evalctl schedule remove ID", "Stops a schedule; runs it already started are kept."},
     {{"round", "list"}, "evalctl round list COMP", "Lists a competition's rounds and their rosters."},
-    {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline and roster."},
-    {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant (or updates its submission) and optionally adds it to a round's roster. --set adds submission fields, e.g. --set weights=/data/team1/model.safetensors."},
+    {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline, rules, roster with how each entrant joined, additional call and decision."},
+    {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant, or takes a new submission from one, and optionally adds it to a round's roster: a first round's by registration, a later round's only while its additional call is open (evalctl call open); an entrant already on the roster resubmits for that round. --set gives submission fields, e.g. --set weights=/data/team1/model.safetensors. Every submission is kept with its time and sha256; a round evaluates the one each entrant had for it, so a resubmission never changes an earlier round."},
     {{"entrant", "list"}, "evalctl entrant list COMP", "Lists a competition's entrants."},
     {{"run", "start"}, "evalctl run start COMP ROUND [--wait]", "Starts a run of the round's pipeline over its roster; prints the run id. --wait waits for it to end."},
     {{"run", "list"}, "evalctl run list", "Lists runs with their state."},
     {{"run", "status"}, "evalctl run status RUN [--jobs]", "Shows a run's per-stage counters (in, out, queued, running, done, failed, skipped, retried); --jobs lists every job with its error."},
     {{"run", "wait"}, "evalctl run wait RUN [--timeout S]", "Waits until the run ends, showing progress. Exit 0 when every job succeeded, 4 when some failed, 1 on timeout."},
+    {{"run", "watch"}, "evalctl run watch RUN [--timeout S]", "Shows every job of a run with its state and, for long jobs (scanning, benchmarking), a progress bar with rate and time left, redrawn until the run ends. Without a terminal (or with --json) it prints a line per change instead. Exit codes as run wait."},
     {{"run", "outputs"}, "evalctl run outputs RUN [--stage STAGE]", "Prints the messages a run's jobs emitted."},
     {{"intake", "open"}, "evalctl intake open COMP ROUND CHANNEL [--closes TIME]", "Opens a round's intake window for a channel (e.g. user-votes): records can then be submitted until it is closed or until --closes (ISO 8601, e.g. 2026-12-01T18:00:00Z)."},
     {{"intake", "close"}, "evalctl intake close COMP ROUND CHANNEL", "Closes an intake window; records already stored stay, later submissions are refused."},
@@ -430,7 +438,7 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
                 r.get_string("run").c_str(), cell(r.find("advance")).c_str(), cell(r.find("eliminated")).c_str(),
                 cell(r.find("disqualified")).c_str());
     if (!r.get_string("next_round").empty())
-      std::printf("round %s created from the definition, its roster the advancers\n", r.get_string("next_round").c_str());
+      std::printf("next round: %s, its roster starting with the advancers\n", r.get_string("next_round").c_str());
     return kOk;
   }
   if (name == "round schedule") {
@@ -477,14 +485,40 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     req.set("id", o.pos[1]);
     auto r = simple("round.show");
     if (o.json) return print_json(r), kOk;
-    std::printf("round %s/%s  pipeline %s\nentrants: %s\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str(),
-                cell(r.find("entrants")).c_str());
+    std::printf("round %s/%s  pipeline %s%s\n", o.pos[0].c_str(), o.pos[1].c_str(), r.get_string("pipeline").c_str(),
+                r.get_string("from_round").empty() ? "" : (", from " + r.get_string("from_round")).c_str());
+    if (auto* rules = r.find("rules"); rules && rules->is_map()) std::printf("rules: %s\n", evald::to_json(*rules).c_str());
+    std::vector<std::vector<std::string>> rows;
+    if (auto* es = r.find("entrants"); es && es->is_array())
+      for (auto& e : es->as_array()) {
+        const Value* j = r.find("joined") ? r.find("joined")->find(e.as_string()) : nullptr;
+        rows.push_back({e.as_string(), j ? j->get_string("via") : "", j ? j->get_string("at") : ""});
+      }
+    table({"ENTRANT", "VIA", "JOINED"}, rows);
+    if (auto* call = r.find("call"); call && call->is_map())
+      std::printf("additional call: %s (opened %s%s)\n", call->get_string("state").c_str(), call->get_string("opened").c_str(),
+                  call->get_string("state") == "open" ? (call->get_string("closes").empty() ? "" : ", closes " + call->get_string("closes")).c_str()
+                                                     : (", closed " + call->get_string("closed")).c_str());
     if (auto* d = r.find("decision"); d && d->is_map())
       std::printf("decided from %s at %s by %s\n  advance: %s\n  eliminated: %s\n  disqualified: %s\n", d->get_string("run").c_str(),
                   d->get_string("decided_at").c_str(), d->get_string("decided_by").c_str(), cell(d->find("advance")).c_str(),
                   cell(d->find("eliminated")).c_str(), cell(d->find("disqualified")).c_str());
     else
       std::printf("not decided yet\n");
+    return kOk;
+  }
+  if (name == "call open" || name == "call close") {
+    need(o, 2, cmd, c);
+    req.set("competition", o.pos[0]);
+    req.set("round", o.pos[1]);
+    if (o.has("--closes")) req.set("closes", o.get("--closes"));
+    auto r = simple(name == "call open" ? "call.open" : "call.close");
+    if (o.json) return print_json(r), kOk;
+    if (name == "call open")
+      std::printf("additional call for %s/%s open%s: entrant add %s ID --round %s\n", o.pos[0].c_str(), o.pos[1].c_str(),
+                  r.get_string("closes").empty() ? "" : (" until " + r.get_string("closes")).c_str(), o.pos[0].c_str(), o.pos[1].c_str());
+    else
+      std::printf("additional call for %s/%s closed\n", o.pos[0].c_str(), o.pos[1].c_str());
     return kOk;
   }
   if (name == "entrant add") {
@@ -504,8 +538,8 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     }
     auto r = simple("entrant.add");
     if (o.json) return print_json(r), kOk;
-    std::printf("entrant %s (%s) registered%s\n", r.get_string("id").c_str(), r.get_string("name").c_str(),
-                o.has("--round") ? (" in round " + o.get("--round")).c_str() : "");
+    std::printf("entrant %s (%s)%s\n", r.get_string("id").c_str(), r.get_string("name").c_str(),
+                o.has("--round") ? (" in round " + o.get("--round") + ": " + r.get_string("via")).c_str() : " registered");
     return kOk;
   }
   if (name == "entrant list") {
@@ -597,6 +631,46 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
       if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit)
         c.die(kFailed, "run " + run + " still running after " + o.get("--timeout") + " s");
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  if (name == "run watch") {
+    need(o, 1, cmd, c);
+    const std::string run = o.pos[0];
+    const double limit = o.has("--timeout") ? std::stod(o.get("--timeout")) : 1e12;
+    const bool tty = isatty(STDOUT_FILENO) && !o.json;
+    const auto t0 = std::chrono::steady_clock::now();
+    evalctl::RunWatch watch;
+    size_t drawn = 0;
+    while (true) {
+      Value q;
+      q.set("op", "run.status");
+      q.set("run", run);
+      const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      auto changes = watch.update(c.call(q), now);
+      if (tty) {
+        winsize ws{};
+        size_t width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col - 1 : 100;
+        size_t rows = ws.ws_row > 12 ? ws.ws_row : 24;
+        auto lines = watch.frame(width, rows - 8);
+        if (drawn) std::printf("\033[%zuA", drawn);
+        for (auto& l : lines) std::printf("\r%s\033[K\n", l.c_str());
+        for (size_t i = lines.size(); i < drawn; ++i) std::printf("\r\033[K\n");  // what a longer frame left
+        drawn = std::max(drawn, lines.size());
+      } else if (!o.json) {
+        for (auto& l : changes) std::printf("%8s  %s\n", evalctl::format_duration(now).c_str(), l.c_str());
+      }
+      std::fflush(stdout);
+      if (watch.state() != "running") {
+        Value st;
+        st.set("op", "run.status");
+        st.set("run", run);
+        auto fin = c.call(st);
+        if (o.json) print_json(fin);
+        else std::printf("\n"), print_counters(fin);
+        return watch.state() == "done" ? kOk : kRunFailed;
+      }
+      if (now > limit) c.die(kFailed, "run " + run + " still running after " + o.get("--timeout") + " s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
   if (name == "audit verify") {
@@ -792,7 +866,7 @@ int main(int argc, char** argv) {
   o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
       {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
-      {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run status", {"--jobs"}},
+      {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run watch", {"--timeout"}}, {"call open", {"--closes"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
       {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key"}}};
   std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];

@@ -127,6 +127,27 @@ Result<TallyConfig> tally_config_from(const Value& config) {
   return c;
 }
 
+Result<TallyConfig> apply_round_rules(TallyConfig cfg, const Value& rules) {
+  if (rules.is_null()) return cfg;
+  if (!rules.is_map()) return Status::error("round rules: expected a map {weights?, advance?}");
+  if (auto* w = rules.find("weights"); w && w->is_map())
+    for (auto& [name, pts] : w->as_map()) {
+      auto it = std::find_if(cfg.components.begin(), cfg.components.end(), [&](const Component& c) { return c.name == name; });
+      if (it == cfg.components.end()) return Status::error("round rules: weights." + name + ": the tally has no such component");
+      if (!pts.is_number() || !(pts.as_double() > 0)) return Status::error("round rules: weights." + name + ": points above 0 expected");
+      it->scale = pts.as_double();
+    }
+  if (auto* a = rules.find("advance"); a && a->is_map()) {
+    if (auto* t = a->find("top")) cfg.top = t->is_int() ? int(t->as_int()) : 0;
+    if (auto* m = a->find("min_total")) cfg.min_total = m->is_number() ? m->as_double() : -1;
+    if (!a->find("min_total") && a->find("top")) cfg.min_total = -1;
+    if (!a->find("top") && a->find("min_total")) cfg.top = 0;
+    if (cfg.top <= 0 && cfg.min_total < 0) return Status::error("round rules: advance: set top, min_total or both");
+  }
+  cfg.rules_from = "competition definition";
+  return cfg;
+}
+
 std::string rule_text(const TallyConfig& cfg) {
   std::string s = "Total = sum of the components' points (";
   double scale = 0;
@@ -150,6 +171,7 @@ std::string rule_text(const TallyConfig& cfg) {
     s += "The best " + std::to_string(cfg.top) + " not disqualified advance.";
   else
     s += "Every entrant not disqualified with a total of at least " + fmt(cfg.min_total, cfg.decimals) + " advances.";
+  if (cfg.rules_from != "pipeline") s += " Weights and cut as the competition's definition sets them for this round.";
   s += " A missing or incomplete result is never counted as zero: the round waits for a rerun or an operator's recorded decision.";
   return s;
 }
@@ -418,6 +440,7 @@ Value tally_round(const TallyConfig& cfg, const Job& job, const std::vector<Oper
   rule.set("tie_breaks", std::move(tb));
   rule.set("decimals", int64_t(cfg.decimals));
   rule.set("text", rule_text(cfg));
+  rule.set("from", cfg.rules_from);
   out.set("rule", rule);
   Array comps, gates;
   double total_scale = 0;

@@ -10,7 +10,8 @@
 // {
 //   schema: "evald.tally/1", competition, round, run,
 //   decided: bool, undecided: [reason...],
-//   rule: {advance: {top?, min_total?}, tie_breaks: [component...], decimals, text},
+//   rule: {advance: {top?, min_total?}, tie_breaks: [component...], decimals, text,
+//          from: pipeline | competition definition},
 //   components: [{name, label: {en, ko}, kind, stage, field, scale}],
 //   gates: [{name, label: {en, ko}, kind, stage, inconclusive}],
 //   total_scale,
@@ -69,10 +70,18 @@ struct TallyConfig {
   int top = 0;              // advance the best `top` (0: no limit)
   double min_total = -1;    // advance only with a total at least this (<0: no minimum)
   int decimals = 1;
+  // Where the weights and the cut come from: the stage's config, or the round's rules.
+  std::string rules_from = "pipeline";
 };
 
 // From a plugin config (checked against the schema); errors name the key.
 Result<TallyConfig> tally_config_from(const Value& config);
+
+// The round's own rules, set by its competition definition and passed with the job
+// (job.round.rules: {weights?: {component: points}, advance?: {top?, min_total?}}), over the
+// stage's config: one pipeline serves rounds with different weights or cuts. Null rules
+// change nothing. Errors name the component or field.
+Result<TallyConfig> apply_round_rules(TallyConfig cfg, const Value& rules);
 
 // An operator's decision about one entrant, as an intake record:
 // {id, entrant, decision: advance|eliminate|disqualify|count_missing_as_zero|accept_inconclusive,
