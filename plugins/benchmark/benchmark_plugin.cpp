@@ -344,7 +344,7 @@ class Benchmark : public evald::Plugin {
     info->set("url", ep->url());
     info->set("model", model);
     info->set("model_identity", bench::model_identity(ep->url(), model));
-    info->set("requests_sent", int64_t(client.attempts_sent()));
+    info->set("execution", Value(evald::Map{{"requests_sent", Value(int64_t(client.attempts_sent()))}}));
     return {};
   }
 

@@ -94,7 +94,7 @@ TEST(BenchmarkRunner, LogprobScoringAndDebiasing) {
   EXPECT_DOUBLE_EQ(ci->as_array()[1].as_double(), hi);
   // 24 items x 4 rotations x 4 choices, plus the 4 requests of the probe.
   EXPECT_EQ(srv.requests(), 24 * 4 * 4 + 4);
-  EXPECT_EQ(r->find("counts")->get_int("run"), 96);
+  EXPECT_EQ(r->find("execution")->get_int("run"), 96);
   EXPECT_EQ(r->find("categories")->as_array().size(), 4u);
   EXPECT_EQ(r->find("throughput")->get_string("measured"), "this run");
   EXPECT_GT(r->find("throughput")->get_double("items_per_s"), 0);
@@ -108,7 +108,7 @@ TEST(BenchmarkRunner, LogprobScoringAndDebiasing) {
   ASSERT_TRUE(again) << again.error();
   EXPECT_EQ(srv.requests(), 0);
   EXPECT_EQ(again->get_int("correct"), e.plain);
-  EXPECT_EQ(again->find("counts")->get_int("cached"), 96);
+  EXPECT_EQ(again->find("execution")->get_int("cached"), 96);
   EXPECT_EQ(again->find("throughput")->get_string("measured"), "an earlier run (every item was stored)");
 
   // Another model is another identity: nothing cached for it.

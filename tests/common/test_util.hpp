@@ -106,8 +106,17 @@ class Daemon {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    return posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) == 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (!cwd_.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd_.c_str());
+    bool ok = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    return ok;
   }
+
+  // The directory the daemon runs in (relative paths in pipelines resolve against it);
+  // by default the test's own.
+  void set_cwd(std::string dir) { cwd_ = std::move(dir); }
 
   // evalctl against this daemon.
   CommandResult ctl(const std::string& args) const {
@@ -146,6 +155,7 @@ class Daemon {
 
   std::string data_dir_;
   std::vector<std::string> extra_;
+  std::string cwd_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
 };

@@ -79,7 +79,7 @@ Commands:
   intake close COMP ROUND CHANNEL
   intake status COMP ROUND [CHANNEL]
   decision record COMP ROUND ENTRANT DECISION --reason TEXT   an operator's decision, for the tally
-  report verify DIR [--key HEX]           check a report's signature and re-hash what it depends on
+  report verify DIR [--key HEX] [--base DIR]   check a report's signature and re-hash what it depends on
   audit verify                            check the audit log's hash chain
   audit list [--from N] [--limit N]
   shutdown                                drain in-flight jobs and stop the daemon
@@ -128,7 +128,7 @@ const std::vector<Command> kCommands = {
     {{"intake", "status"}, "evalctl intake status COMP ROUND [CHANNEL]", "Shows a round's intake windows: state, who opened them, when they close, records stored."},
     {{"intake", "submit"}, "evalctl intake submit COMP ROUND CHANNEL FILE... [--batch N]", "Sends records from CSV (header row), JSON (array of objects) or JSONL files, or JSONL on stdin as -, in batches of N (default 1000). Every record needs an id; a record sent again is counted as a duplicate, never stored twice. Exit 1 when any record was rejected; each is listed with its file and line."},
     {{"decision", "record"}, "evalctl decision record COMP ROUND ENTRANT DECISION --reason TEXT", "Records an operator's decision about an entrant, with its reason, in the audit log; the round's tally applies it on its next run. DECISION: advance, eliminate, disqualify (override the rule), count_missing_as_zero (a missing result counts as 0 instead of holding the round), accept_inconclusive (an inconclusive gate passes)."},
-    {{"report", "verify"}, "evalctl report verify DIR [--key HEX]", "Checks a round report (the report stage's artifact directory, or a copy of it): the ed25519 signature over report.json and manifest.json, the report files against the manifest, and every input file the manifest lists (score sheets, vote files, plugin libraries, the pipeline file, ...) re-hashed where it was. Says exactly what changed. --key is the office's published public key (hex); without it the key in report.pub is used, which only shows the files agree with each other. Needs no daemon. Exit 0 when everything verifies, 1 otherwise."},
+    {{"report", "verify"}, "evalctl report verify DIR [--key HEX] [--base DIR]", "Checks a round report (the report stage's artifact directory, or a copy of it): the ed25519 signature over report.json and manifest.json, the report files against the manifest, and every input file the manifest lists (score sheets, vote files, plugin libraries, the pipeline file, ...) re-hashed where it was. Says exactly what changed. --key is the office's published public key (hex); without it the key in report.pub is used, which only shows the files agree with each other. Relative input paths are looked for under --base, else under the daemon's working directory the manifest records. Needs no daemon. Exit 0 when everything verifies, 1 otherwise."},
     {{"audit", "verify"}, "evalctl audit verify", "Walks the audit log's hash chain; exit 1 and the first bad entry if it was altered."},
     {{"audit", "list"}, "evalctl audit list [--from N] [--limit N]", "Prints audit entries: who did what, when."},
     {{"shutdown"}, "evalctl shutdown", "Asks the daemon to drain in-flight jobs and stop."},
@@ -868,7 +868,7 @@ int main(int argc, char** argv) {
       {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run watch", {"--timeout"}}, {"call open", {"--closes"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
-      {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key"}}};
+      {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key", "--base"}}};
   std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];
   for (auto& [f, _] : o.flags) {
     if (f == "--data-dir" || f == "--socket" || f == "--timeout") continue;
@@ -883,7 +883,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "evalctl: missing arguments; usage: %s\n", cmd->usage.c_str());
       return kUsage;
     }
-    auto r = evald::report::verify_report(o.pos[0], o.get("--key"));
+    auto r = evald::report::verify_report(o.pos[0], o.get("--key"), o.get("--base"));
     if (!r) {
       std::fprintf(stderr, "evalctl: %s\n", r.error().c_str());
       return kFailed;

@@ -490,6 +490,10 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
       std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
         return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
       });
+      // Tensors arrive from the scanning threads in any order; the report must not.
+      std::sort(rr.weak.begin(), rr.weak.end(), [](const WeakEvidence& a, const WeakEvidence& b) {
+        return a.tensor != b.tensor ? a.tensor < b.tensor : a.ref_tensor < b.ref_tensor;
+      });
       std::vector<double> ps;
       double eff = 0, gsum = 0;
       uint32_t gn = 0;

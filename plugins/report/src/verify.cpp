@@ -19,10 +19,10 @@ bool plain_name(const std::string& f) { return !f.empty() && f.find('/') == std:
 
 }  // namespace
 
-Result<Value> verify_report(const std::string& dir, const std::string& expected_public_key_hex) {
+Result<Value> verify_report(const std::string& dir, const std::string& expected_public_key_hex, const std::string& base_dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::error(dir + ": not a directory (give the directory holding report.json and manifest.json)");
-  auto at = [&](const char* f) { return (fs::path(dir) / f).string(); };
+  auto at = [&](const char* f) { return fs::absolute(fs::path(dir) / f, ec).string(); };
   Array problems, files;
   Value out;
 
@@ -95,7 +95,9 @@ Result<Value> verify_report(const std::string& dir, const std::string& expected_
   out.set("signature", signature);
   out.set("signature_detail", detail);
 
-  auto check = [&](const std::string& path, const std::string& role, const std::string& expected) {
+  std::string base = base_dir;
+  auto check = [&](const std::string& given, const std::string& role, const std::string& expected) {
+    const std::string path = fs::path(given).is_relative() && !base.empty() ? (fs::path(base) / given).string() : given;
     Value f;
     f.set("path", path);
     f.set("role", role);
@@ -139,6 +141,7 @@ Result<Value> verify_report(const std::string& dir, const std::string& expected_
     std::string mkey = json_str(mj.find("signature") ? mj.find("signature")->find("public_key") : nullptr);
     if (!key_hex.empty() && !mkey.empty() && mkey != key_hex)
       problems.push_back("manifest.json names public key " + mkey + ", not the key checked against (" + key_hex + ")");
+    if (std::string wd = json_str(mj.find("working_directory")); base.empty() && !wd.empty() && fs::is_directory(wd, ec)) base = wd;
     const text::Json* outs = mj.find("outputs");
     if (!outs || !outs->is_array() || outs->items().empty()) problems.push_back("manifest.json: no outputs listed");
     else

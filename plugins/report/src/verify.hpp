@@ -27,8 +27,9 @@ namespace evald::report {
 //   problems: [every failure, one sentence each, naming the file]
 // }
 // Fails (an error, not a result) only when dir is not a directory or the given key is not
-// 64 hex characters.
-Result<Value> verify_report(const std::string& dir, const std::string& expected_public_key_hex);
+// 64 hex characters. A relative input path is looked for under base_dir, or when that is
+// empty under the working directory the manifest records (the daemon's), else the caller's.
+Result<Value> verify_report(const std::string& dir, const std::string& expected_public_key_hex, const std::string& base_dir = {});
 
 // The result of verify_report as lines of text for a terminal.
 std::string format_verification(const Value& result);

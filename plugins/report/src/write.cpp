@@ -13,6 +13,9 @@ Value build_manifest(const Job& job, const Value& doc, const Array& outputs, con
   m.set("competition", doc.get_string("competition"));
   m.set("round", doc.get_string("round"));
   m.set("run", doc.get_string("run"));
+  // Relative input paths (pipelines name sample data relative to the daemon) resolve here.
+  std::error_code ec;
+  m.set("working_directory", std::filesystem::current_path(ec).string());
   m.set("generated_at", doc.get_string("generated_at"));
   Value self;
   self.set("name", "report");
@@ -31,8 +34,7 @@ Value build_manifest(const Job& job, const Value& doc, const Array& outputs, con
     x.set("kind", msg.kind);
     std::string e = msg.payload.get_string("entrant");
     x.set("entrant", e.empty() ? msg.envelope.entrant : e);
-    x.set("job", msg.envelope.job);
-    x.set("attempt", msg.envelope.attempt);
+    x.set("job", msg.envelope.job);  // a restart's retry makes the same message: attempts are not the report's
     x.set("seq", msg.seq);
     x.set("schema_version", msg.schema_version);
     Bytes b = msgpack::encode(msg.payload);

@@ -37,8 +37,7 @@ std::string entrant_of(const Message& m) {
 Value source_of(const Message& m) {
   Value s;
   s.set("stage", m.envelope.stage);
-  s.set("job", m.envelope.job);
-  s.set("attempt", m.envelope.attempt);
+  s.set("job", m.envelope.job);  // with seq, names the message; which attempt made it is the run's business
   s.set("seq", m.seq);
   return s;
 }
