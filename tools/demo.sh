@@ -108,6 +108,7 @@ round2_run=$last_run
 
 echo "== the competition"
 ctl competition report sample
+ctl competition report sample --out "$demo/competition" > /dev/null
 ctl audit verify
 key=$(cat "$demo/evald-data/artifacts/$round2_run/report/_round/report.pub")
 ctl report verify "$demo/evald-data/artifacts/$round2_run/report/_round" --key "$key" | head -1
@@ -115,6 +116,7 @@ ctl shutdown > /dev/null
 wait "$evald_pid" 2>/dev/null || true
 echo
 echo "SAMPLE DATA: the teams, models, scores and votes are invented for this demo."
-echo "reports: $demo/evald-data/artifacts/$round1_run/report/_round/report.html"
-echo "         $demo/evald-data/artifacts/$round2_run/report/_round/report.html"
+echo "competition report: $demo/competition/competition.html"
+echo "round reports: $demo/evald-data/artifacts/$round1_run/report/_round/report.html"
+echo "               $demo/evald-data/artifacts/$round2_run/report/_round/report.html"
 echo "daemon log: $demo/evald.log"

@@ -68,8 +68,9 @@ class ControlApi {
   Result<Value> schedule_add(const Value& req, const std::string& actor);
   Result<Value> competition_define(const Value& req, const std::string& actor);
   // Creates round `id` of a defined competition (roster from the advancers of its `from`
-  // round, schedule from the definition). Caller holds no lock.
-  Result<Value> create_defined_round(const std::string& comp, const Value& round_def, const std::string& actor);
+  // round, rules and schedule from the definition) unless it exists; adds its schedule if a
+  // restart came between the two. Caller holds no lock.
+  Result<Value> ensure_defined_round(const std::string& comp, const Value& round_def, const std::string& actor);
   Status commit(Store::Batch& b, const std::string& actor, const std::string& action, const Value& detail);
   std::shared_ptr<const PipelineSpec> pipeline(const std::string& name) const;
 

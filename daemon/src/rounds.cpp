@@ -6,6 +6,7 @@
 #include <evald/time.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 namespace evald::daemon {
@@ -360,12 +361,7 @@ Result<Value> ControlApi::round_decide(const Value& req, const std::string& acto
     if (auto* def = (*crec)->find("definition"); def && def->find("rounds"))
       for (auto& rd : def->find("rounds")->as_array()) {
         if (rd.get_string("from") != *round) continue;
-        auto exists = store_.get(Family::Rounds, *comp + "/" + rd.get_string("id"));
-        if (exists && *exists) {
-          decision.set("next_round", rd.get_string("id"));
-          continue;
-        }
-        auto made = create_defined_round(*comp, rd, actor);
+        auto made = ensure_defined_round(*comp, rd, actor);
         if (!made) return Status::error("round " + *round + " decided, but its next round " + rd.get_string("id") + " could not be created: " + made.error());
         decision.set("next_round", rd.get_string("id"));
       }
@@ -411,25 +407,31 @@ Result<Value> ControlApi::competition_define(const Value& req, const std::string
   }
   {
     std::lock_guard lock(mu_);
-    auto existing = store_.get(Family::Competitions, id);
+    auto existing = store_.get_value(Family::Competitions, id);
     if (!existing) return existing.status();
-    if (*existing) return Status::error("competition \"" + id + "\" already exists");
-    Value rec;
-    rec.set("id", id);
-    rec.set("name", def->get_string("name", id));
-    rec.set("created", now_iso8601());
-    rec.set("actor", actor);
-    rec.set("definition", *def);
-    rec.set("definition_source", source);
-    rec.set("definition_sha256", sha256_hex(*text));
-    auto b = store_.batch();
-    b.put(Family::Competitions, id, rec);
-    if (auto st = commit(b, actor, "competition.define", rec); !st) return st;
+    if (*existing) {
+      // The same definition again finishes a define a restart interrupted (its first rounds).
+      if ((*existing)->get_string("definition_sha256") != sha256_hex(*text))
+        return Status::error("competition \"" + id + "\" already exists" +
+                             ((*existing)->find("definition") ? " (defined from " + (*existing)->get_string("definition_source") + ", another text)" : ""));
+    } else {
+      Value rec;
+      rec.set("id", id);
+      rec.set("name", def->get_string("name", id));
+      rec.set("created", now_iso8601());
+      rec.set("actor", actor);
+      rec.set("definition", *def);
+      rec.set("definition_source", source);
+      rec.set("definition_sha256", sha256_hex(*text));
+      auto b = store_.batch();
+      b.put(Family::Competitions, id, rec);
+      if (auto st = commit(b, actor, "competition.define", rec); !st) return st;
+    }
   }
   Array created;
   for (auto& r : rounds->as_array())
     if (r.get_string("from").empty()) {
-      auto made = create_defined_round(id, r, actor);
+      auto made = ensure_defined_round(id, r, actor);
       if (!made) return made.status();
       created.push_back(r.get_string("id"));
     }
@@ -440,7 +442,27 @@ Result<Value> ControlApi::competition_define(const Value& req, const std::string
   return out;
 }
 
-Result<Value> ControlApi::create_defined_round(const std::string& comp, const Value& rd, const std::string& actor) {
+Result<Value> ControlApi::ensure_defined_round(const std::string& comp, const Value& rd, const std::string& actor) {
+  const std::string id = rd.get_string("id");
+  auto existing = store_.get_value(Family::Rounds, comp + "/" + id);
+  if (!existing) return existing.status();
+  if (*existing) {
+    // Made before a restart; its schedule may not have been.
+    bool scheduled = false;
+    auto st = store_.scan(Family::Schedules, "", [&](std::string_view, std::string_view raw) {
+      auto v = msgpack::decode(raw);
+      scheduled |= v && v->get_string("competition") == comp && v->get_string("round") == id;
+      return !scheduled;
+    });
+    if (!st) return st;
+    if (auto* sch = rd.find("schedule"); sch && sch->is_map() && !scheduled) {
+      Value sreq = *sch;
+      sreq.set("competition", comp);
+      sreq.set("round", id);
+      if (auto s = schedule_add(sreq, actor); !s) return Status::error("round " + id + " exists, but its schedule was refused: " + s.error());
+    }
+    return **existing;
+  }
   Value req;
   req.set("op", "round.create");
   req.set("competition", comp);
@@ -521,17 +543,55 @@ Result<Value> ControlApi::competition_report(const Value& req) {
     x.set("runs", runs_of[id]);
     const Value* d = r.find("decision");
     x.set("decision", d ? *d : Value());
+    x.set("rules", r.find("rules") ? *r.find("rules") : Value());
+    x.set("call", r.find("call") ? *r.find("call") : Value());
     if (d && d->is_map()) {
       auto msgs = engine_.run_outputs(d->get_string("run"));
       if (msgs)
-        for (auto& m : *msgs)
+        for (auto& m : *msgs) {
           if (m.kind == "report" && m.payload.find("dir")) {
             Value rep;
-            rep.set("dir", m.payload.get_string("dir"));
+            const std::string dir = m.payload.get_string("dir");
+            rep.set("dir", dir);
             rep.set("public_key", m.payload.get_string("public_key"));
             if (auto* f = m.payload.find("formats"); f && f->find("html")) rep.set("html", f->find("html")->get_string("path"));
+            // The signed files as they are now: a reader checks them with evalctl report verify.
+            for (const char* f : {"manifest.json", "report.json"}) {
+              auto h = sha256_file(std::filesystem::path(dir) / f);
+              rep.set(std::string(f) == "manifest.json" ? "manifest_sha256" : "report_json_sha256", h ? Value(*h) : Value());
+            }
             x.set("report", rep);
           }
+          // The scoreboard the decision was taken from, as the tally gave it.
+          if (m.payload.get_string("schema") == "evald.tally/1") {
+            Value board;
+            board.set("total_scale", m.payload.get_double("total_scale"));
+            if (auto* rule = m.payload.find("rule")) board.set("rule", rule->get_string("text"));
+            Array rows;
+            if (auto* es = m.payload.find("entrants"); es && es->is_array())
+              for (auto& e : es->as_array()) {
+                Value row;
+                for (const char* k : {"entrant", "name", "rank", "total", "decision", "decision_reason"}) row.set(k, e.find(k) ? *e.find(k) : Value());
+                Value comps = Map{};
+                if (auto* cs = e.find("components"); cs && cs->is_map())
+                  for (auto& [cn, cv] : cs->as_map()) comps.set(cn, cv.find("points") ? *cv.find("points") : Value());
+                row.set("components", comps);
+                rows.push_back(std::move(row));
+              }
+            board.set("entrants", std::move(rows));
+            Array comps;
+            if (auto* cs = m.payload.find("components"); cs && cs->is_array())
+              for (auto& c : cs->as_array()) {
+                Value ci;
+                ci.set("name", c.get_string("name"));
+                ci.set("scale", c.get_double("scale"));
+                ci.set("label", c.find("label") ? *c.find("label") : Value());
+                comps.push_back(std::move(ci));
+              }
+            board.set("components", std::move(comps));
+            x.set("scoreboard", board);
+          }
+        }
       finalists = *d->find("advance");
     } else {
       finalists = Value();
@@ -549,6 +609,14 @@ Result<Value> ControlApi::competition_report(const Value& req) {
     x.set("id", id);
     x.set("name", e.get_string("name"));
     x.set("registered", e.get_string("created"));
+    Array subs;
+    if (auto* h = e.find("submissions"); h && h->is_array())
+      for (auto& sub : h->as_array()) {
+        Value y;
+        for (const char* k : {"at", "round", "sha256"}) y.set(k, sub.get_string(k));
+        subs.push_back(std::move(y));
+      }
+    x.set("submissions", std::move(subs));
     es.push_back(std::move(x));
   }
   out.set("entrants", std::move(es));

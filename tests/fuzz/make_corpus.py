@@ -203,6 +203,18 @@ pipelines: [/etc/evald/demo.yaml]
         "audit-list": pack({"op": "audit.list", "from": 1, "limit": 10}),
         "audit-list-bad": pack({"op": "audit.list", "from": -1, "limit": 10**9}),
         "shutdown": pack({"op": "shutdown", "actor": "fuzz"}),
+        "competition-define": pack({"op": "competition.define", "source": "c.yaml", "yaml":
+            "id: c2\nrounds:\n  - {id: r1, pipeline: demo, weights: {score: 40}, advance: {top: 2}}\n"
+            "  - {id: r2, pipeline: demo, from: r1, additional_call: true, advance: {min_total: 1.5}}\n"}),
+        "competition-define-bad-rules": pack({"op": "competition.define", "yaml":
+            "id: c3\nrounds:\n  - {id: r1, pipeline: demo, weights: {score: -1}, advance: {top: x, other: 1}}\n"}),
+        "round-create-rules": pack({"op": "round.create", "competition": "c1", "id": "r2", "pipeline": "demo",
+                                    "from_round": "r1", "rules": {"weights": {"a": 1}, "advance": {"top": 1}},
+                                    "additional_call": False}),
+        "call-open": pack({"op": "call.open", "competition": "c1", "round": "r2", "closes": "2030-01-01T00:00:00Z"}),
+        "call-close": pack({"op": "call.close", "competition": "c1", "round": "r2"}),
+        "round-decide": pack({"op": "round.decide", "competition": "c1", "round": "r1", "reason": "x"}),
+        "competition-report": pack({"op": "competition.report", "competition": "c1"}),
         "unknown-op": pack({"op": "nope"}),
         "op-not-string": pack({"op": 5}),
         "not-a-map": pack(["ping"]),

@@ -202,6 +202,11 @@ TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
   auto def = d.ctl("competition define " + quote(tmp / "comp.yaml"));
   ASSERT_EQ(def.code, 0) << def.out;
   EXPECT_NE(def.out.find("created now: [\"round-1\"]"), std::string::npos) << def.out;
+  EXPECT_EQ(d.ctl("competition define " + quote(tmp / "comp.yaml")).code, 0) << "the same definition again changes nothing (it finishes an interrupted one)";
+  write_file(tmp / "comp2.yaml", read_file(tmp / "comp.yaml") + "# edited\n");
+  auto other = d.ctl("competition define " + quote(tmp / "comp2.yaml"));
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.out.find("already exists (defined from"), std::string::npos) << other.out;
   for (auto t : {"a", "b", "c"})
     ASSERT_EQ(d.ctl(std::string("entrant add k-ai team-") + t + " --round round-1 --set value_file=" + quote(tmp / (std::string(t) + ".txt"))).code, 0);
   EXPECT_EQ(d.ctl("round show k-ai round-2").code, 1) << "round 2 waits for round 1's decision";

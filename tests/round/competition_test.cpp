@@ -90,6 +90,17 @@ size_t value_end(std::string_view t, size_t i) {
   return t.size();
 }
 
+// A manifest's "outputs" with their sizes set aside.
+std::string without_output_sizes(std::string text) {
+  size_t at = text.find("\"outputs\"");
+  while (at != std::string::npos && (at = text.find("\"bytes\": ", at)) != std::string::npos) {
+    size_t end = value_end(text, at + 9);
+    text.replace(at + 9, end - at - 9, "\"~\"");
+    at += 9;
+  }
+  return text;
+}
+
 class Normaliser {
  public:
   // Learns one play's artifacts (path -> bytes) and message payloads (their hash -> JSON):
@@ -98,12 +109,17 @@ class Normaliser {
   Normaliser(const std::map<std::string, std::string>& files, const std::map<std::string, std::string>& payloads) {
     for (int pass = 0; pass < 10; ++pass) {
       std::map<std::string, std::string, std::less<>> next;
-      for (auto& [_, bytes] : files) next[evald::text::sha256_hex(bytes)] = evald::text::sha256_hex(apply(bytes));
+      for (auto& [path, bytes] : files) next[evald::text::sha256_hex(bytes)] = evald::text::sha256_hex(file(path, bytes));
       for (auto& [hash, json] : payloads) next[hash] = evald::text::sha256_hex(apply(json));
       if (next == hashes_) return;
       hashes_ = std::move(next);
     }
     ADD_FAILURE() << "artifact hashes did not settle";
+  }
+
+  // An artifact as compared: apply(), and a manifest's output sizes set aside.
+  std::string file(const std::string& path, std::string_view bytes) const {
+    return path.ends_with("manifest.json") ? without_output_sizes(apply(bytes)) : apply(bytes);
   }
 
   std::string apply(std::string_view t) const {
@@ -158,17 +174,6 @@ class Normaliser {
   std::map<std::string, std::string, std::less<>> hashes_;
 };
 
-// A manifest's "outputs" with their sizes set aside.
-std::string without_output_sizes(std::string text) {
-  size_t at = text.find("\"outputs\"");
-  while (at != std::string::npos && (at = text.find("\"bytes\": ", at)) != std::string::npos) {
-    size_t end = value_end(text, at + 9);
-    text.replace(at + 9, end - at - 9, "\"~\"");
-    at += 9;
-  }
-  return text;
-}
-
 // Where two texts part, with some context, for a failure message.
 std::string where_they_differ(const std::string& a, const std::string& b) {
   size_t i = 0;
@@ -181,6 +186,7 @@ struct Play {
   std::map<std::string, std::string> files;  // the data dir's artifacts/, by path under it
   std::map<std::string, std::string> payloads;  // every message's payload as JSON, by the sha256 of its msgpack
   std::string competition;                   // evalctl --json competition report
+  std::map<std::string, std::string> publication;  // competition report --out: file -> bytes
   std::vector<std::string> decisions;        // evalctl --json round decide, round by round
   int64_t requests = 0;                      // sent to the teams' endpoints
   int kills = 0;
@@ -235,8 +241,13 @@ void play(const std::string& root, const std::vector<bench_test::ToyServer*>& mo
       restart();
       if (testing::Test::HasFatalFailure()) return;
     }
-    auto waited = d.ctl("run wait " + run);
+    // Straight through, the operator watches the run; killed, it waits again after each restart.
+    auto waited = d.ctl((interrupt ? "run wait " : "run watch ") + run);
     ASSERT_EQ(waited.code, 0) << waited.out << d.log();
+    if (!interrupt) {
+      EXPECT_NE(waited.out.find("bench/team-b "), std::string::npos) << waited.out;
+      EXPECT_NE(waited.out.find("report/_round done"), std::string::npos) << waited.out;
+    }
     out->decisions.push_back(ctl("--json round decide sample " + round));
   };
 
@@ -267,15 +278,23 @@ void play(const std::string& root, const std::vector<bench_test::ToyServer*>& mo
   if (testing::Test::HasFatalFailure()) return;
 
   out->competition = ctl("--json competition report sample");
+  ctl("competition report sample --out " + quote(root + "/competition"));
+  for (const char* f : {"competition.html", "competition.md", "competition.json"}) out->publication[f] = read_file(root + "/competition/" + f);
   ctl("audit verify");
   // Both plays sign with the office's key (out/demo/keys): the first play's published key.
   if (out->public_key.empty()) out->public_key = read_file(data + "/artifacts/run-000001/report/_round/report.pub").substr(0, 64);
   const std::string pub = out->public_key;
   ASSERT_EQ(pub.size(), 64u);
+  // Checked from another directory: relative inputs resolve against the daemon's working
+  // directory the manifest records, or against --base.
   for (const char* run : {"run-000001", "run-000002"}) {
     auto v = d.ctl("report verify " + quote(data + "/artifacts/" + run + "/report/_round") + " --key " + pub);
     EXPECT_EQ(v.code, 0) << v.out;
   }
+  auto based = d.ctl("report verify " + quote(data + "/artifacts/run-000002/report/_round") + " --key " + pub + " --base " + quote(root));
+  EXPECT_EQ(based.code, 0) << based.out;
+  auto elsewhere = d.ctl("report verify " + quote(data + "/artifacts/run-000002/report/_round") + " --key " + pub + " --base /nonexistent");
+  EXPECT_NE(elsewhere.out.find("missing /nonexistent/suites/sample-ko-general/items.jsonl"), std::string::npos) << elsewhere.out;
   for (const char* run : {"run-000001", "run-000002"}) {
     evald::Value q;
     q.set("op", "run.outputs");
@@ -350,12 +369,17 @@ TEST(Competition, KilledAnywhereItEndsWithTheSameDecisionsAndReports) {
   size_t compared = 0;
   for (auto& [path, bytes] : straight.files) {
     if (path.ends_with("report.sig") || !killed.files.count(path)) continue;
-    std::string x = ns.apply(bytes), y = nk.apply(killed.files[path]);
-    if (path.ends_with("manifest.json")) x = without_output_sizes(x), y = without_output_sizes(y);
+    std::string x = ns.file(path, bytes), y = nk.file(path, killed.files[path]);
     EXPECT_TRUE(x == y) << path << " differs " << where_they_differ(x, y);
     ++compared;
   }
   EXPECT_GE(compared, 30u);
+  for (auto& [file, bytes] : straight.publication)
+    EXPECT_TRUE(ns.apply(bytes) == nk.apply(killed.publication[file])) << file << " differs " << where_they_differ(ns.apply(bytes), nk.apply(killed.publication[file]));
+  const std::string& page = straight.publication["competition.html"];
+  EXPECT_NE(page.find("한빛 AI (team-a), 산들 모델 (team-c)"), std::string::npos) << "the finalists head the page";
+  EXPECT_NE(page.find("additional call"), std::string::npos);
+  EXPECT_NE(page.find("상위 2"), std::string::npos) << "round 2's cut, from the definition";
   EXPECT_TRUE(ns.apply(straight.competition) == nk.apply(killed.competition))
       << "competition report differs " << where_they_differ(ns.apply(straight.competition), nk.apply(killed.competition));
   ASSERT_EQ(killed.decisions.size(), 2u);

@@ -1,7 +1,9 @@
 // evalctl: the operator's command line for a running evald, over the control API.
+#include <evald/time.hpp>
 #include <evald/value.hpp>
 
 #include "records.hpp"
+#include "competition.hpp"
 #include "run_watch.hpp"
 #include "verify.hpp"
 
@@ -55,7 +57,7 @@ Commands:
   competition create ID [--name NAME]     a new competition
   competition list
   competition define FILE                 a competition from its definition (rounds, pipelines, rosters, schedules)
-  competition report COMP                 rounds, who entered when, decisions, reports, finalists
+  competition report COMP [--out DIR]     rounds, who entered when, decisions, reports, finalists
   round create COMP ROUND --pipeline NAME [--from-round PREV]   a round; its roster from PREV's advancers
   call open COMP ROUND [--closes TIME]    an additional call: entrants may join a later round
   call close COMP ROUND
@@ -105,7 +107,7 @@ const std::vector<Command> kCommands = {
     {{"competition", "create"}, "evalctl competition create ID [--name NAME]", "Creates a competition."},
     {{"competition", "list"}, "evalctl competition list", "Lists competitions."},
     {{"competition", "define"}, "evalctl competition define FILE", "Creates a competition from a YAML definition (see pipelines/sample-competition.yaml): {id, name, rounds: [{id, pipeline, from?, weights?: {component: points}, advance?: {top?, min_total?}, additional_call?: true|false, schedule?: {at | cron, catch_up?}}]}, rounds in order, pipelines already loaded. weights and advance override the pipeline tally's for that round. The first round is created now; each round with `from` is created, its roster the advancers, when that round is decided (evalctl round decide). Entrants register for the first round with entrant add --round; others join a later round through an additional call (evalctl call open)."},
-    {{"competition", "report"}, "evalctl competition report COMP", "The whole competition: each round in order with who entered it and how (registered, advanced from the previous round, additional call), its runs, its decision and its signed report; and the finalists once the last round is decided."},
+    {{"competition", "report"}, "evalctl competition report COMP [--out DIR [--lang ko|en]]", "The whole competition: each round in order with its rules, who entered it and how (registered, advanced from the previous round, additional call, re-applied), its runs, its scoreboard and decision and its signed report; every entrant's submissions; and the finalists once the last round is decided. --out writes it for publication as DIR/competition.html (self-contained), competition.md and competition.json (evald.competition-report/1), in Korean (the default) or English, and prints each file's sha256."},
     {{"round", "create"}, "evalctl round create COMP ROUND --pipeline NAME [--from-round PREV]", "Creates a round of a competition, evaluated by a loaded pipeline. --from-round starts its roster with the entrants the decided round PREV advanced; add the entrants of an additional call with entrant add --round."},
     {{"call", "open"}, "evalctl call open COMP ROUND [--closes TIME]", "Opens an additional call for a later round (one created from an earlier round's advancers): while it is open, entrant add --round ROUND adds entrants to its roster, new ones or ones an earlier round eliminated re-applying. --closes (ISO 8601) ends it by itself. Refused for a first round, a decided round, or where the competition's definition says additional_call: false."},
     {{"call", "close"}, "evalctl call close COMP ROUND", "Closes a round's additional call; later additions are refused."},
@@ -390,6 +392,18 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     need(o, 1, cmd, c);
     req.set("competition", o.pos[0]);
     auto r = simple("competition.report");
+    if (o.has("--out")) {
+      std::string lang = o.get("--lang", "ko");
+      if (lang != "ko" && lang != "en") c.die(kUsage, "--lang: \"" + lang + "\" is not ko or en");
+      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      auto w = evald::report::write_competition_report(r, o.get("--out"), lang == "ko" ? evald::report::Lang::Ko : evald::report::Lang::En,
+                                                       evald::format_utc_time(now));
+      if (!w) c.die(kFailed, w.error());
+      if (o.json) return print_json(*w), kOk;
+      for (auto& f : w->find("files")->as_array())
+        std::printf("%s  %s\n", f.get_string("path").c_str(), f.get_string("sha256").c_str());
+      return kOk;
+    }
     if (o.json) return print_json(r), kOk;
     const Value& cv = *r.find("competition");
     std::printf("competition %s (%s), created %s\n", cv.get_string("id").c_str(), cv.get_string("name").c_str(), cv.get_string("created").c_str());
@@ -813,7 +827,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round", "--at", "--cron", "--catch-up"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round", "--at", "--cron", "--catch-up", "--out", "--lang", "--base"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -865,7 +879,7 @@ int main(int argc, char** argv) {
   }
   o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
-      {"competition create", {"--name"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
+      {"competition create", {"--name"}}, {"competition report", {"--out", "--lang"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
       {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run watch", {"--timeout"}}, {"call open", {"--closes"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
       {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key", "--base"}}};

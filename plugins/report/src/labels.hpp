@@ -21,6 +21,8 @@ enum class L {
   Rule, RuleInEnglish, OperatorDecisions, IgnoredDecisions, DecisionBy, ReceivedAt, Id, None, FailedUpstream, Stage, Error,
   Manifest, Pipeline, Plugins, Version, DaemonVersion, Inputs, Role, Path, Sha256, AtReport, InputChanged, InputMissing, InputSame,
   Signature, PublicKey, SignatureHow, Notes, Entrant, NotTested, Verbatim, Name,
+  CompetitionTitle, Finalists, NoFinalistsYet, Roster, Via, Joined, Registered, Submissions, DecidedFrom, DecidedBy,
+  NotDecided, RoundReport, AdditionalCall, Weights, AdvanceRule, Entrants, FromRound, ReplacesDecision, CompetitionHow,
   kCount
 };
 
