@@ -272,6 +272,54 @@ std::vector<std::string> ControlApi::fire_due_schedules(int64_t now) {
   return started;
 }
 
+// A run that takes the results of `from` for every stage but those named in req.rerun and
+// what depends on them: after an operator's decision only the tally and the report run again.
+// Refused unless `from` is a finished run of the same round, with the same pipeline text and
+// every entrant's submission unchanged, so a reused result is the one a full run would give.
+Status ControlApi::plan_reuse(const Value& req, const std::string& from, const PipelineSpec& spec, RunRequest& rr) const {
+  auto src = store_.get_value(Family::Runs, from);
+  if (!src) return src.status();
+  if (!*src) return Status::error("reuse: no run \"" + from + "\"");
+  const Value& s = **src;
+  if (s.get_string("competition") != rr.competition || s.get_string("round") != rr.round)
+    return Status::error("reuse: " + from + " is a run of " + s.get_string("competition") + "/" + s.get_string("round") + ", not of " +
+                         rr.competition + "/" + rr.round);
+  if (s.get_string("state") == "running") return Status::error("reuse: " + from + " is still running");
+  const Value* sp = s.find("pipeline");
+  if (!sp || sp->get_string("sha256") != spec.sha256)
+    return Status::error("reuse: " + from + " ran another text of pipeline " + spec.name + " (sha256 " + (sp ? sp->get_string("sha256") : "?") +
+                         ", now " + spec.sha256 + "); run the round in full");
+  std::map<std::string, Value> before;
+  if (auto* es = s.find("entrants"); es && es->is_array())
+    for (auto& e : es->as_array()) before[e.get_string("id")] = e.find("submission") ? *e.find("submission") : Value();
+  if (before.size() != rr.entrants.size()) return Status::error("reuse: the roster changed since " + from + "; run the round in full");
+  for (auto& e : rr.entrants) {
+    auto it = before.find(e.get_string("id"));
+    if (it == before.end()) return Status::error("reuse: " + e.get_string("id") + " was not in " + from + "; run the round in full");
+    if (!(it->second == (e.find("submission") ? *e.find("submission") : Value())))
+      return Status::error("reuse: " + e.get_string("id") + "'s submission changed since " + from + "; run the round in full");
+  }
+  const Value* rerun = req.find("rerun");
+  if (!rerun || !rerun->is_array() || rerun->as_array().empty())
+    return Status::error("reuse: name the stages to run again (rerun), e.g. the tally after an operator's decision");
+  std::set<std::string> again;
+  std::vector<std::string> todo;
+  for (auto& x : rerun->as_array()) {
+    if (!x.is_string() || !spec.stage(x.as_string())) return Status::error("reuse: pipeline " + spec.name + " has no stage \"" + (x.is_string() ? x.as_string() : "?") + "\"");
+    todo.push_back(x.as_string());
+  }
+  while (!todo.empty()) {  // what depends on a stage run again runs again too
+    std::string id = todo.back();
+    todo.pop_back();
+    if (!again.insert(id).second) continue;
+    for (auto* d : spec.downstream(id)) todo.push_back(d->id);
+  }
+  rr.reuse_run = from;
+  for (auto& st : spec.stages)
+    if (!again.count(st.id)) rr.reuse_stages.push_back(st.id);
+  return {};
+}
+
 Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) {
   auto comp = need_id(req, "competition");
   if (!comp) return comp.status();
@@ -326,6 +374,8 @@ Result<Value> ControlApi::run_start(const Value& req, const std::string& actor) 
   }
   rr.round_info.set("plugins", std::move(libs));
   rr.round_info.set("daemon_version", EVALD_VERSION);
+  if (std::string from = req.get_string("reuse_run"); !from.empty())
+    if (auto st = plan_reuse(req, from, *spec, rr); !st) return st;
   auto id = engine_.start_run(std::move(rr));
   if (!id) return id.status();
   Value r;

@@ -59,6 +59,7 @@ class ControlApi {
   Result<Value> dispatch(const std::string& op, const Value& req, const std::string& actor);
   Result<Value> pipeline_load(const Value& req, const std::string& actor);
   Result<Value> run_start(const Value& req, const std::string& actor);
+  Status plan_reuse(const Value& req, const std::string& from, const PipelineSpec& spec, RunRequest& rr) const;
   Result<Value> round_create(const Value& req, const std::string& actor);
   Result<Value> entrant_add(const Value& req, const std::string& actor);
   // call.open / call.close: an additional call for a later round.

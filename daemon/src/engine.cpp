@@ -420,6 +420,7 @@ struct JobRt {
   Array errors;
   std::string created, started, finished;
   Array failed_upstream;
+  std::string reused_from;  // the run whose outputs this job took instead of running
   // live only
   Clock::time_point deadline;
   std::string worker;
@@ -436,7 +437,7 @@ struct JobRt {
     using namespace msgpack;
     Bytes out;
     out.reserve(256);
-    write_map_header(out, 15);
+    write_map_header(out, 16);
     write_str(out, "attempt"), write_int(out, attempt);
     write_str(out, "created"), write_str(out, created);
     write_str(out, "error"), write_str(out, error);
@@ -447,6 +448,7 @@ struct JobRt {
     write_str(out, "inputs"), write_int(out, inputs);
     write_str(out, "outputs"), write_int(out, outputs);
     write_str(out, "restarts"), write_int(out, restarts);
+    write_str(out, "reused_from"), write_str(out, reused_from);
     write_str(out, "run"), write_str(out, run);
     write_str(out, "stage"), write_str(out, stage);
     write_str(out, "started"), write_str(out, started);
@@ -470,6 +472,7 @@ struct JobRt {
     j.started = v.get_string("started");
     j.finished = v.get_string("finished");
     if (auto* f = v.find("failed_upstream"); f && f->is_array()) j.failed_upstream = f->as_array();
+    j.reused_from = v.get_string("reused_from");
     return j;
   }
 };
@@ -492,6 +495,8 @@ struct RunRt {
   std::map<std::string, StageRt> stages;
   int64_t expected = 0, terminal = 0;
   bool finished = false;
+  std::string reuse_run;              // see RunRequest
+  std::set<std::string> reuse_stages;
 };
 
 struct Engine::Broker {
@@ -690,6 +695,11 @@ struct Engine::Broker {
         run->entrant_ids.push_back(eid);
         run->entrants[eid] = e;
       }
+    if (auto* reuse = record.find("reuse"); reuse && reuse->is_map()) {
+      run->reuse_run = reuse->get_string("run");
+      if (auto* st = reuse->find("stages"); st && st->is_array())
+        for (auto& x : st->as_array()) run->reuse_stages.insert(x.as_string());
+    }
     return run;
   }
 
@@ -772,6 +782,7 @@ struct Engine::Broker {
         if (it->second.state != JobState::Done) failed.push_back(failure(it->second));
       }
     }
+    if (run.reuse_stages.count(st.id) && reuse(run, st, unit)) return;
     JobRt j;
     j.stage = st.id;
     j.unit = unit;
@@ -790,6 +801,45 @@ struct Engine::Broker {
     put_job(run, j);
     run.jobs[key] = std::move(j);
     run.stages[st.id].queue.push_back(key);
+  }
+
+  // Takes job stage/unit as the reuse run finished it: its stored outputs copied under this
+  // run, in the same write as the job. False (the job then runs) when that job did not
+  // finish there or cannot be read.
+  bool reuse(RunRt& run, const StageSpec& st, const std::string& unit) {
+    const std::string key = st.id + "/" + unit;
+    auto src = eng.store_.get_value(Family::Jobs, run.reuse_run + "/" + key);
+    if (!src || !*src || (*src)->get_string("state") != "done") {
+      spdlog::warn("run={} job={} runs anew: it did not finish in {}", run.id, key, run.reuse_run);
+      return false;
+    }
+    auto out = std::make_shared<std::vector<Bytes>>();
+    std::vector<std::pair<std::string, Bytes>> copies;
+    const std::string prefix = run.reuse_run + "/" + key + "/";
+    auto st_scan = eng.store_.scan(Family::Messages, prefix, [&](std::string_view k, std::string_view raw) {
+      copies.emplace_back(run.id + "/" + key + "/" + std::string(k.substr(prefix.size())), Bytes(raw.begin(), raw.end()));
+      return true;
+    });
+    if (!st_scan) {
+      spdlog::warn("run={} job={} runs anew: {}", run.id, key, st_scan.message());
+      return false;
+    }
+    JobRt j = JobRt::from_value(**src);
+    j.attempt = j.failures = j.restarts = 0;
+    j.errors.clear();
+    j.error.clear();
+    j.created = j.started = j.finished = now_iso8601();
+    j.reused_from = run.reuse_run;
+    for (auto& [k, b] : copies) {
+      batch.put(Family::Messages, k, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+      out->push_back(std::move(b));
+    }
+    j.outputs = int64_t(out->size());
+    j.committed_out = std::move(out);
+    put_job(run, j);
+    run.jobs[key] = std::move(j);
+    on_terminal(run, run.jobs[key]);
+    return true;
   }
 
   static Value failure(const JobRt& j) {
@@ -1457,6 +1507,12 @@ struct Engine::Broker {
     record.set("pipeline", p);
     Array es(req.entrants.begin(), req.entrants.end());
     record.set("entrants", std::move(es));
+    if (!req.reuse_run.empty()) {
+      Value reuse;
+      reuse.set("run", req.reuse_run);
+      reuse.set("stages", Array(req.reuse_stages.begin(), req.reuse_stages.end()));
+      record.set("reuse", reuse);
+    }
 
     // The run record, its first jobs and the audit entry land in one write.
     if (!flush()) return Status::error("store unavailable: " + store_error);
@@ -1471,6 +1527,7 @@ struct Engine::Broker {
     d.set("pipeline", req.pipeline->name);
     d.set("pipeline_sha256", req.pipeline->sha256);
     d.set("entrants", int64_t(req.entrants.size()));
+    if (auto* reuse = record.find("reuse")) d.set("reuse", *reuse);
     auto st = eng.audit_.commit(batch, req.actor, "run.start", d);
     batch.clear();
     if (!st) {

@@ -45,6 +45,11 @@ struct RunRequest {
   std::vector<Value> entrants;      // each {id, name, submission}
   std::shared_ptr<const PipelineSpec> pipeline;
   std::string actor;
+  // Stages whose finished jobs are taken from reuse_run (same pipeline and submissions,
+  // checked by the caller) instead of run again: their stored outputs are copied, each such
+  // job recording reused_from. Empty: every stage runs.
+  std::string reuse_run;
+  std::vector<std::string> reuse_stages;
 };
 
 class Engine {

@@ -230,3 +230,56 @@ TEST(Rounds, ACompetitionDefinitionCreatesEachRoundInTurn) {
   EXPECT_NE(sched.out.find("\"round\":\"round-2\""), std::string::npos) << sched.out;
   EXPECT_EQ(d.ctl("audit verify").code, 0);
 }
+
+// An operator's decision after the round has run: only the tally (and what depends on it)
+// runs again; every other stage's results are taken from the earlier run, not recomputed.
+TEST(Rounds, AnOperatorsDecisionRerunsOnlyTheTally) {
+  TempDir tmp;
+  write_file(tmp / "r1.yaml", with_top(3));
+  const std::pair<const char*, const char*> scores[] = {{"a", "90"}, {"b", "80"}, {"c", "70"}, {"d", "60"}, {"e", "50"}};
+  for (auto [t, v] : scores) write_file(tmp / (std::string(t) + ".txt"), std::string(v) + "\n");
+  Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "r1.yaml")).code, 0);
+  ASSERT_EQ(d.ctl("competition create k-ai").code, 0);
+  ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline scored").code, 0);
+  for (auto [t, v] : scores)
+    ASSERT_EQ(d.ctl(std::string("entrant add k-ai team-") + t + " --round round-1 --set value_file=" + quote(tmp / (std::string(t) + ".txt"))).code, 0);
+  ASSERT_EQ(d.ctl("run start k-ai round-1 --wait").code, 0);
+  ASSERT_EQ(d.ctl("round decide k-ai round-1").code, 0);
+
+  // team-b's file changes on disk after scoring: a full rerun would read 10, a reuse keeps 80.
+  write_file(tmp / "b.txt", "10\n");
+  ASSERT_EQ(d.ctl("decision record k-ai round-1 team-d advance --reason 'appeal upheld (SAMPLE)'").code, 0);
+  EXPECT_EQ(d.ctl("run start k-ai round-1 --reuse run-000001").code, 2) << "--reuse needs --rerun";
+  EXPECT_NE(d.ctl("run start k-ai round-1 --reuse run-000001 --rerun nosuch").out.find("pipeline scored has no stage \"nosuch\""), std::string::npos);
+  EXPECT_NE(d.ctl("run start k-ai round-1 --reuse run-000009 --rerun tally").out.find("no run \"run-000009\""), std::string::npos);
+  auto again = d.ctl("run start k-ai round-1 --reuse run-000001 --rerun tally --wait");
+  ASSERT_EQ(again.code, 0) << again.out << d.log();
+  auto jobs = d.ctl("--json run status run-000002");
+  EXPECT_NE(jobs.out.find("\"reused_from\":\"run-000001\",\"run\":\"run-000002\",\"stage\":\"read\""), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find("\"reused_from\":\"\",\"run\":\"run-000002\",\"stage\":\"tally\""), std::string::npos) << jobs.out;
+  auto decided = d.ctl("round decide k-ai round-1 --reason 'appeal upheld'");
+  ASSERT_EQ(decided.code, 0) << decided.out;
+  EXPECT_NE(decided.out.find("decided from run-000002"), std::string::npos) << decided.out;
+  EXPECT_NE(decided.out.find("advance:      [\"team-a\",\"team-b\",\"team-c\",\"team-d\"]"), std::string::npos)
+      << "team-b keeps the 80 it was scored with; team-d advances by the operator's decision:\n" << decided.out;
+  auto tally = d.ctl("--json run outputs run-000002 --stage tally");
+  EXPECT_NE(tally.out.find("\"job\":\"run-000001/read/team-b\""), std::string::npos) << "a reused result names the job that made it";
+
+  EXPECT_NE(d.ctl("entrant add k-ai team-a --round round-1 --set value_file=" + quote(tmp / "b.txt")).out.find("round round-1 is decided"),
+            std::string::npos)
+      << "a decided round's submissions are final";
+
+  // A submission changed since: reusing would give another result than a full run.
+  ASSERT_EQ(d.ctl("round create k-ai trial --pipeline scored").code, 0);
+  ASSERT_EQ(d.ctl("entrant add k-ai team-a --round trial --set value_file=" + quote(tmp / "a.txt")).code, 0);
+  ASSERT_EQ(d.ctl("run start k-ai trial --wait").code, 0);
+  ASSERT_EQ(d.ctl("entrant add k-ai team-a --round trial --set value_file=" + quote(tmp / "c.txt")).code, 0);
+  auto changed = d.ctl("run start k-ai trial --reuse run-000003 --rerun tally");
+  EXPECT_EQ(changed.code, 1);
+  EXPECT_NE(changed.out.find("team-a's submission changed since run-000003"), std::string::npos) << changed.out;
+  EXPECT_NE(d.ctl("run start k-ai trial --reuse run-000002 --rerun tally").out.find("run-000002 is a run of k-ai/round-1, not of k-ai/trial"),
+            std::string::npos);
+  EXPECT_EQ(d.ctl("audit verify").code, 0);
+}

@@ -70,7 +70,7 @@ Commands:
   entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...
                                           register an entrant or take a new submission (fields by --set)
   entrant list COMP
-  run start COMP ROUND [--wait]           start a run of the round's pipeline
+  run start COMP ROUND [--wait] [--reuse RUN --rerun STAGE,...]   start a run of the round's pipeline
   run list
   run status RUN [--jobs]                 per-stage counters (and every job)
   run wait RUN [--timeout S]              wait until the run ends; exit 4 if any job failed
@@ -119,7 +119,7 @@ const std::vector<Command> kCommands = {
     {{"round", "show"}, "evalctl round show COMP ROUND", "Shows a round: pipeline, rules, roster with how each entrant joined, additional call and decision."},
     {{"entrant", "add"}, "evalctl entrant add COMP ID [--name NAME] [--round ROUND] [--set KEY=VALUE]...", "Registers an entrant, or takes a new submission from one, and optionally adds it to a round's roster: a first round's by registration, a later round's only while its additional call is open (evalctl call open); an entrant already on the roster resubmits for that round. --set gives submission fields, e.g. --set weights=/data/team1/model.safetensors. Every submission is kept with its time and sha256; a round evaluates the one each entrant had for it, so a resubmission never changes an earlier round."},
     {{"entrant", "list"}, "evalctl entrant list COMP", "Lists a competition's entrants."},
-    {{"run", "start"}, "evalctl run start COMP ROUND [--wait]", "Starts a run of the round's pipeline over its roster; prints the run id. --wait waits for it to end."},
+    {{"run", "start"}, "evalctl run start COMP ROUND [--wait] [--reuse RUN --rerun STAGE[,STAGE...]]", "Starts a run of the round's pipeline over its roster; prints the run id. --wait waits for it to end. --reuse RUN --rerun STAGES runs only those stages and the ones that depend on them again and takes every other stage's results from RUN (a finished run of the round with the same pipeline text and unchanged submissions; refused otherwise), e.g. --rerun tally after evalctl decision record: scans and benchmarks are not repeated. Each reused job names RUN (reused_from) and its messages keep the job that made them."},
     {{"run", "list"}, "evalctl run list", "Lists runs with their state."},
     {{"run", "status"}, "evalctl run status RUN [--jobs]", "Shows a run's per-stage counters (in, out, queued, running, done, failed, skipped, retried); --jobs lists every job with its error."},
     {{"run", "wait"}, "evalctl run wait RUN [--timeout S]", "Waits until the run ends, showing progress. Exit 0 when every job succeeded, 4 when some failed, 1 on timeout."},
@@ -578,7 +578,7 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
     print_counters(r);
     if (o.has("--jobs")) {
       std::printf("\n");
-      rows_of(*r.find("jobs"), {"stage", "unit", "state", "attempt", "inputs", "outputs", "error"});
+      rows_of(*r.find("jobs"), {"stage", "unit", "state", "attempt", "inputs", "outputs", "reused_from", "error"});
     }
     return kOk;
   }
@@ -602,6 +602,18 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
       need(o, 2, cmd, c);
       req.set("competition", o.pos[0]);
       req.set("round", o.pos[1]);
+      if (o.has("--reuse") != o.has("--rerun")) c.die(kUsage, "--reuse RUN and --rerun STAGE[,STAGE...] go together; usage: " + cmd.usage);
+      if (o.has("--reuse")) {
+        req.set("reuse_run", o.get("--reuse"));
+        Value stages = evald::Array{};
+        for (auto& list : o.flags.at("--rerun"))
+          for (size_t at = 0; at <= list.size();) {
+            size_t comma = std::min(list.find(',', at), list.size());
+            if (comma > at) stages.push_back(list.substr(at, comma - at));
+            at = comma + 1;
+          }
+        req.set("rerun", stages);
+      }
       auto r = simple("run.start");
       run = r.get_string("run");
       if (!o.has("--wait")) {
@@ -827,7 +839,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Flags that take a value; everything else starting with -- is a switch.
   static const std::vector<std::string> kValued = {"--data-dir", "--socket", "--timeout", "--name", "--round", "--set",
-                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round", "--at", "--cron", "--catch-up", "--out", "--lang", "--base"};
+                                                   "--pipeline", "--stage", "--from", "--limit", "--closes", "--batch", "--reason", "--key", "--run", "--from-round", "--at", "--cron", "--catch-up", "--out", "--lang", "--base", "--reuse", "--rerun"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") o.help = true;
@@ -880,7 +892,7 @@ int main(int argc, char** argv) {
   o.pos.erase(o.pos.begin(), o.pos.begin() + long(cmd->words.size()));
   static const std::map<std::string, std::vector<std::string>> kAllowed = {
       {"competition create", {"--name"}}, {"competition report", {"--out", "--lang"}}, {"round create", {"--pipeline", "--from-round"}}, {"round decide", {"--run", "--reason"}}, {"round schedule", {"--at", "--cron", "--catch-up"}}, {"entrant add", {"--name", "--round", "--set"}},
-      {"run start", {"--wait", "--timeout"}}, {"run wait", {"--timeout"}}, {"run watch", {"--timeout"}}, {"call open", {"--closes"}}, {"run status", {"--jobs"}},
+      {"run start", {"--wait", "--timeout", "--reuse", "--rerun"}}, {"run wait", {"--timeout"}}, {"run watch", {"--timeout"}}, {"call open", {"--closes"}}, {"run status", {"--jobs"}},
       {"run outputs", {"--stage"}}, {"audit list", {"--from", "--limit"}}, {"intake open", {"--closes"}},
       {"intake submit", {"--batch"}}, {"decision record", {"--reason"}}, {"report verify", {"--key", "--base"}}};
   std::string key = cmd->words.size() > 1 ? cmd->words[0] + " " + cmd->words[1] : cmd->words[0];
