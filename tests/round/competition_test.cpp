@@ -1,12 +1,13 @@
 // The whole SAMPLE competition that tools/demo.sh runs, from its shipped definition and
 // pipelines, through evalctl against a real evald: played twice, once straight through and
-// once with the daemon killed (SIGKILL) and restarted in the middle of round 1, between the
-// rounds and in the middle of round 2. Both plays must come to the same decisions and write
+// once with the daemon killed (SIGKILL) and restarted as round 1 starts, in the middle of its
+// benchmarks and after them, between the rounds, and in the middle of round 2. Both plays must come to the same decisions and write
 // the same reports and artifacts, byte for byte once timestamps, measured durations and
 // signatures are set aside (see Normaliser for exactly what is).
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <set>
 
 #include "../benchmark/toy_server.hpp"
@@ -193,21 +194,39 @@ struct Play {
   std::string public_key;                    // the reports' verifying key, hex
 };
 
-// Waits until a benchmark job of the run has answered some of its items while the run goes on.
-bool mid_benchmark(const Daemon& d, const std::string& run) {
+// Polls the run until `when` holds for its jobs (false once the run is over first).
+template <typename Pred>
+bool wait_for(const Daemon& d, const std::string& run, Pred when) {
   for (int i = 0; i < 3000; ++i) {
     auto r = d.ctl("--json run status " + run);
     evald::text::Json st;
     evald::text::JsonError err;
     if (r.code != 0 || !evald::text::parse_json(r.out, &st, &err)) return false;
     if (!st.find("state") || st.find("state")->str() != "running") return false;
-    for (auto& j : st.find("jobs")->items()) {
-      auto* p = j.find("progress");
-      if (p && j.find("stage")->str() == "bench" && j.find("state")->str() == "running" && p->find("done")->as_double() > 0) return true;
-    }
+    if (when(st.find("jobs")->items())) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+// A benchmark job has answered some of its items.
+bool mid_benchmark(const std::vector<evald::text::Json>& jobs) {
+  for (auto& j : jobs) {
+    auto* p = j.find("progress");
+    if (p && j.find("stage")->str() == "bench" && j.find("state")->str() == "running" && p->find("done")->as_double() > 0) return true;
+  }
+  return false;
+}
+
+// Every benchmark is done, the round-level stages (scores, tally, report) are not.
+bool after_benchmarks(const std::vector<evald::text::Json>& jobs) {
+  size_t bench = 0;
+  for (auto& j : jobs)
+    if (j.find("stage")->str() == "bench") {
+      if (j.find("state")->str() != "done") return false;
+      ++bench;
+    }
+  return bench > 0;
 }
 
 // The competition as tools/demo.sh plays it, from the directory `root` laid out like the
@@ -229,16 +248,20 @@ void play(const std::string& root, const std::vector<bench_test::ToyServer*>& mo
     ++out->kills;
     ASSERT_TRUE(d.start()) << d.log();
   };
-  auto add = [&](const Team& t) {
-    ctl("entrant add sample " + std::string(t.id) + " --name " + quote(t.name) + " --round " + t.round + " --set weights=tests/provenance/fixtures/" +
-        t.weights + " --set endpoint=" + models[size_t(t.server)]->url() + " --set model=toy");
+  auto add = [&](const Team& t, const std::string& round, const std::string& model) {
+    ctl("entrant add sample " + std::string(t.id) + " --name " + quote(t.name) + " --round " + round + " --set weights=tests/provenance/fixtures/" +
+        t.weights + " --set endpoint=" + models[size_t(t.server)]->url() + " --set model=" + model);
   };
   auto run_round = [&](const std::string& round) {
     std::string run = ctl("run start sample " + round);
     run.erase(run.find_last_not_of(" \n") + 1);
     if (interrupt) {
-      ASSERT_TRUE(mid_benchmark(d, run)) << "the benchmark of " << run << " was not caught in the middle";
+      // Round 1 is also killed as soon as it starts, and once its benchmarks are done (when
+      // that moment is caught: the round-level stages take well under a second).
+      if (round == "round-1") restart();
+      ASSERT_TRUE(wait_for(d, run, mid_benchmark)) << "the benchmark of " << run << " was not caught in the middle";
       restart();
+      if (round == "round-1" && wait_for(d, run, after_benchmarks)) restart();
       if (testing::Test::HasFatalFailure()) return;
     }
     // Straight through, the operator watches the run; killed, it waits again after each restart.
@@ -255,7 +278,7 @@ void play(const std::string& root, const std::vector<bench_test::ToyServer*>& mo
   ctl("pipeline load " + quote(root + "/pipelines/sample-round-2.yaml"));
   ctl("competition define " + quote(root + "/pipelines/sample-competition.yaml"));
   for (auto& t : kTeams)
-    if (std::string(t.round) == "round-1") add(t);
+    if (std::string(t.round) == "round-1") add(t, "round-1", "toy");
   // Votes from the evaluation site come in through intake while round 1 is open.
   std::string votes;
   for (int i = 0; i < 12; ++i)
@@ -271,8 +294,12 @@ void play(const std::string& root, const std::vector<bench_test::ToyServer*>& mo
   if (testing::Test::HasFatalFailure()) return;
   if (interrupt) restart();  // between the rounds: round 2 exists, with the advancers
   if (testing::Test::HasFatalFailure()) return;
+  // The advancers submit their round-2 models (served under another name, so the benchmark
+  // runs them anew); team-f joins through the additional call.
+  for (auto& t : kTeams)
+    if (std::string(t.id) <= "team-c") add(t, "round-2", "toy-round2");
   ctl("call open sample round-2");
-  add(kTeams[5]);
+  add(kTeams[5], "round-2", "toy-round2");
   ctl("call close sample round-2");
   run_round("round-2");
   if (testing::Test::HasFatalFailure()) return;
@@ -358,7 +385,9 @@ TEST(Competition, KilledAnywhereItEndsWithTheSameDecisionsAndReports) {
   killed.public_key = straight.public_key;
   play(root, models, true, &killed);
   ASSERT_FALSE(HasFatalFailure());
-  EXPECT_EQ(killed.kills, 3);
+  EXPECT_GE(killed.kills, 4);
+  std::cout << "killed " << killed.kills << " times; requests: " << straight.requests << " straight through, " << killed.requests
+            << " killed and restarted\n";
 
   // The same files, and the same bytes in each once normalised.
   Normaliser ns(straight.files, straight.payloads), nk(killed.files, killed.payloads);
@@ -390,5 +419,5 @@ TEST(Competition, KilledAnywhereItEndsWithTheSameDecisionsAndReports) {
   // A restarted benchmark resumes: at most the requests in flight at each kill inside a round
   // (8 concurrent, plus the 4 requests of the method probe a restarted job sends) are sent again.
   EXPECT_GE(killed.requests, straight.requests);
-  EXPECT_LE(killed.requests, straight.requests + 2 * (8 + 4)) << "straight through: " << straight.requests << " requests";
+  EXPECT_LE(killed.requests, straight.requests + (killed.kills - 1) * (8 + 4)) << "straight through: " << straight.requests << " requests";
 }
