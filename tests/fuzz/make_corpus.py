@@ -213,6 +213,8 @@ pipelines: [/etc/evald/demo.yaml]
                                     "additional_call": False}),
         "call-open": pack({"op": "call.open", "competition": "c1", "round": "r2", "closes": "2030-01-01T00:00:00Z"}),
         "call-close": pack({"op": "call.close", "competition": "c1", "round": "r2"}),
+        "run-start-reuse": pack({"op": "run.start", "competition": "c1", "round": "r1", "reuse_run": "run-000001",
+                                 "rerun": ["read", 7]}),
         "round-decide": pack({"op": "round.decide", "competition": "c1", "round": "r1", "reason": "x"}),
         "competition-report": pack({"op": "competition.report", "competition": "c1"}),
         "unknown-op": pack({"op": "nope"}),
