@@ -123,7 +123,7 @@ const std::vector<Command> kCommands = {
     {{"run", "list"}, "evalctl run list", "Lists runs with their state."},
     {{"run", "status"}, "evalctl run status RUN [--jobs]", "Shows a run's per-stage counters (in, out, queued, running, done, failed, skipped, retried); --jobs lists every job with its error."},
     {{"run", "wait"}, "evalctl run wait RUN [--timeout S]", "Waits until the run ends, showing progress. Exit 0 when every job succeeded, 4 when some failed, 1 on timeout."},
-    {{"run", "watch"}, "evalctl run watch RUN [--timeout S]", "Shows every job of a run with its state and, for long jobs (scanning, benchmarking), a progress bar with rate and time left, redrawn until the run ends. Without a terminal (or with --json) it prints a line per change instead. Exit codes as run wait."},
+    {{"run", "watch"}, "evalctl run watch RUN [--timeout S]", "Shows every job of a run with its state and, for long jobs (scanning, benchmarking), a progress bar with rate and time left, redrawn until the run ends. Without a terminal it prints a line per change instead (elapsed time first); with --json only the final status, as JSON. Exit codes as run wait."},
     {{"run", "outputs"}, "evalctl run outputs RUN [--stage STAGE]", "Prints the messages a run's jobs emitted."},
     {{"intake", "open"}, "evalctl intake open COMP ROUND CHANNEL [--closes TIME]", "Opens a round's intake window for a channel (e.g. user-votes): records can then be submitted until it is closed or until --closes (ISO 8601, e.g. 2026-12-01T18:00:00Z)."},
     {{"intake", "close"}, "evalctl intake close COMP ROUND CHANNEL", "Closes an intake window; records already stored stay, later submissions are refused."},
