@@ -118,7 +118,8 @@ TEST(CompetitionReport, ShowsEachRoundsRulesRosterScoreboardDecisionAndSignedRep
   EXPECT_TRUE(has(html, "<td class=\"n\">30.3</td>")) << "points with the tally's one decimal, half away from zero";
   EXPECT_TRUE(has(html, "additional call (re-applied after elimination in round-1)"));
   EXPECT_TRUE(has(html, "closed (2026-11-22T09:00:00.000Z – 2026-11-29T09:00:00.000Z)"));
-  EXPECT_TRUE(has(html, "run-000001 · tally " + std::string(64, 'a')));
+  EXPECT_TRUE(has(html, "run-000001 · tally sha256 " + std::string(64, 'a')));
+  EXPECT_TRUE(has(html, "<dt>서명된 라운드 보고서</dt><dd>/data/artifacts/run-000001/report/_round/report.html</dd>"));
   EXPECT_TRUE(has(html, "manifest.json sha256 " + std::string(64, 'c')));
   EXPECT_TRUE(has(html, "round-1 · 2026-11-20T09:00:00.000Z · <span class=\"hash\">" + std::string(64, 'd')));
 

@@ -9,6 +9,24 @@ namespace evald::report {
 
 namespace {
 
+std::string names(const Value* list, const std::map<std::string, std::string>& name_of) {
+  std::string s;
+  if (list && list->is_array())
+    for (auto& e : list->as_array()) {
+      std::string id = e.is_string() ? e.as_string() : std::string();
+      auto it = name_of.find(id);
+      s += (s.empty() ? "" : ", ") + (it != name_of.end() && !it->second.empty() ? it->second + " (" + id + ")" : id);
+    }
+  return s;
+}
+
+// A labelled fact of a round; hash: shown in a fixed-width font.
+struct Fact {
+  L label;
+  std::string value;
+  bool hash = false;
+};
+
 // The facts both formats show, read once from the daemon's answer.
 struct RoundView {
   const Value& r;
@@ -45,18 +63,29 @@ struct RoundView {
     if (!text_at(*c, "closed").empty()) s += " – " + text_at(*c, "closed");
     return s + ")";
   }
+  std::vector<Fact> rules() const {
+    return {{L::Pipeline, text_at(r, "pipeline")}, {L::FromRound, text_at(r, "from_round")}, {L::Weights, weights()},
+            {L::AdvanceRule, advance()}, {L::AdditionalCall, call()}};
+  }
+  // Empty when the round is not decided.
+  std::vector<Fact> decision(const std::map<std::string, std::string>& name_of) const {
+    const Value* dec = map_at(r, "decision");
+    if (!dec) return {};
+    return {{L::DecAdvance, names(dec->find("advance"), name_of)},
+            {L::DecEliminated, names(dec->find("eliminated"), name_of)},
+            {L::DecDisqualified, names(dec->find("disqualified"), name_of)},
+            {L::DecidedFrom, text_at(*dec, "run") + " · tally sha256 " + text_at(*dec, "tally_sha256"), true},
+            {L::DecidedBy, text_at(*dec, "decided_by") + " · " + text_at(*dec, "decided_at")},
+            {L::ReplacesDecision, text_at(*dec, "reason")}};
+  }
+  std::vector<Fact> report() const {
+    const Value* rep = map_at(r, "report");
+    if (!rep) return {};
+    return {{L::RoundReport, text_at(*rep, "html")},
+            {L::PublicKey, text_at(*rep, "public_key"), true},
+            {L::Manifest, "manifest.json sha256 " + text_at(*rep, "manifest_sha256"), true}};
+  }
 };
-
-std::string names(const Value* list, const std::map<std::string, std::string>& name_of) {
-  std::string s;
-  if (list && list->is_array())
-    for (auto& e : list->as_array()) {
-      std::string id = e.is_string() ? e.as_string() : std::string();
-      auto it = name_of.find(id);
-      s += (s.empty() ? "" : ", ") + (it != name_of.end() && !it->second.empty() ? it->second + " (" + id + ")" : id);
-    }
-  return s;
-}
 
 class Writer {
  public:
@@ -90,16 +119,15 @@ class Writer {
     o += "<h2>" + e(t(L::Finalists)) + "</h2>\n<p class=\"advance\">" + e(finalists()) + "</p>\n";
     for (auto& r : list_at(d_, "rounds")) {
       RoundView v{r, lang_};
-      o += "<section>\n<h2>" + e(t(L::Round)) + " " + e(text_at(r, "id")) + "</h2>\n<dl>\n";
-      auto fact = [&](L l, const std::string& value, bool hash = false) {
-        if (!value.empty()) o += "<dt>" + e(t(l)) + "</dt><dd" + (hash ? " class=\"hash\"" : "") + ">" + e(value) + "</dd>\n";
+      auto facts = [&](const std::vector<Fact>& fs) {
+        o += "<dl>\n";
+        for (auto& f : fs)
+          if (!f.value.empty()) o += "<dt>" + e(t(f.label)) + "</dt><dd" + (f.hash ? " class=\"hash\"" : "") + ">" + e(f.value) + "</dd>\n";
+        o += "</dl>\n";
       };
-      fact(L::Pipeline, text_at(r, "pipeline"));
-      fact(L::FromRound, text_at(r, "from_round"));
-      fact(L::Weights, v.weights());
-      fact(L::AdvanceRule, v.advance());
-      fact(L::AdditionalCall, v.call());
-      o += "</dl>\n<h3>" + e(t(L::Roster)) + "</h3>\n<table>\n<tr><th>" + e(t(L::Entrant)) + "</th><th>" + e(t(L::Name)) + "</th><th>" +
+      o += "<section>\n<h2>" + e(t(L::Round)) + " " + e(text_at(r, "id")) + "</h2>\n";
+      facts(v.rules());
+      o += "<h3>" + e(t(L::Roster)) + "</h3>\n<table>\n<tr><th>" + e(t(L::Entrant)) + "</th><th>" + e(t(L::Name)) + "</th><th>" +
            e(t(L::Via)) + "</th><th>" + e(t(L::Joined)) + "</th></tr>\n";
       for (auto& who : list_at(r, "entrants"))
         o += "<tr><td>" + e(text_at(who, "id")) + "</td><td>" + e(text_at(who, "name")) + "</td><td>" + e(text_at(who, "via")) + "</td><td>" +
@@ -122,25 +150,13 @@ class Writer {
         }
         o += "</table>\n";
       }
-      if (const Value* dec = map_at(r, "decision")) {
-        o += "<h3>" + e(t(L::Decision)) + "</h3>\n<dl>\n";
-        fact(L::DecAdvance, names(dec->find("advance"), name_of_));
-        fact(L::DecEliminated, names(dec->find("eliminated"), name_of_));
-        fact(L::DecDisqualified, names(dec->find("disqualified"), name_of_));
-        fact(L::DecidedFrom, text_at(*dec, "run") + " · tally " + text_at(*dec, "tally_sha256"), true);
-        fact(L::DecidedBy, text_at(*dec, "decided_by") + " · " + text_at(*dec, "decided_at"));
-        fact(L::ReplacesDecision, text_at(*dec, "reason"));
-        o += "</dl>\n";
+      if (auto dec = v.decision(name_of_); !dec.empty()) {
+        o += "<h3>" + e(t(L::Decision)) + "</h3>\n";
+        facts(dec);
       } else {
         o += "<p>" + e(t(L::NotDecided)) + "</p>\n";
       }
-      if (const Value* rep = map_at(r, "report")) {
-        o += "<h3>" + e(t(L::RoundReport)) + "</h3>\n<dl>\n";
-        fact(L::Path, text_at(*rep, "html"));
-        fact(L::PublicKey, text_at(*rep, "public_key"), true);
-        fact(L::Manifest, "manifest.json sha256 " + text_at(*rep, "manifest_sha256"), true);
-        o += "</dl>\n";
-      }
+      facts(v.report());
       o += "</section>\n";
     }
     o += "<section>\n<h2>" + e(t(L::Entrants)) + "</h2>\n<table>\n<tr><th>" + e(t(L::Entrant)) + "</th><th>" + e(t(L::Name)) + "</th><th>" +
@@ -165,14 +181,11 @@ class Writer {
     for (auto& r : list_at(d_, "rounds")) {
       RoundView v{r, lang_};
       o += "\n## " + m(t(L::Round)) + " " + m(text_at(r, "id")) + "\n\n";
-      auto fact = [&](L l, const std::string& value) {
-        if (!value.empty()) o += "- **" + m(t(l)) + ":** " + m(value) + "\n";
+      auto facts = [&](const std::vector<Fact>& fs) {
+        for (auto& f : fs)
+          if (!f.value.empty()) o += "- **" + m(t(f.label)) + ":** " + m(f.value) + "\n";
       };
-      fact(L::Pipeline, text_at(r, "pipeline"));
-      fact(L::FromRound, text_at(r, "from_round"));
-      fact(L::Weights, v.weights());
-      fact(L::AdvanceRule, v.advance());
-      fact(L::AdditionalCall, v.call());
+      facts(v.rules());
       o += "\n### " + m(t(L::Roster)) + "\n\n| " + m(t(L::Entrant)) + " | " + m(t(L::Name)) + " | " + m(t(L::Via)) + " | " + m(t(L::Joined)) +
            " |\n| --- | --- | --- | --- |\n";
       for (auto& who : list_at(r, "entrants"))
@@ -192,21 +205,9 @@ class Writer {
         }
       }
       o += "\n";
-      if (const Value* dec = map_at(r, "decision")) {
-        fact(L::DecAdvance, names(dec->find("advance"), name_of_));
-        fact(L::DecEliminated, names(dec->find("eliminated"), name_of_));
-        fact(L::DecDisqualified, names(dec->find("disqualified"), name_of_));
-        fact(L::DecidedFrom, text_at(*dec, "run") + " · tally sha256 " + text_at(*dec, "tally_sha256"));
-        fact(L::DecidedBy, text_at(*dec, "decided_by") + " · " + text_at(*dec, "decided_at"));
-        fact(L::ReplacesDecision, text_at(*dec, "reason"));
-      } else {
-        o += m(t(L::NotDecided)) + "\n";
-      }
-      if (const Value* rep = map_at(r, "report")) {
-        fact(L::RoundReport, text_at(*rep, "html"));
-        fact(L::PublicKey, text_at(*rep, "public_key"));
-        fact(L::Manifest, "manifest.json sha256 " + text_at(*rep, "manifest_sha256"));
-      }
+      if (auto dec = v.decision(name_of_); !dec.empty()) facts(dec);
+      else o += m(t(L::NotDecided)) + "\n";
+      facts(v.report());
     }
     o += "\n## " + m(t(L::Entrants)) + "\n\n| " + m(t(L::Entrant)) + " | " + m(t(L::Name)) + " | " + m(t(L::Registered)) + " | " + m(t(L::Submissions)) +
          " |\n| --- | --- | --- | --- |\n";
