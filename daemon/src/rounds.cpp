@@ -555,11 +555,10 @@ Result<Value> ControlApi::competition_report(const Value& req) {
             rep.set("dir", dir);
             rep.set("public_key", m.payload.get_string("public_key"));
             if (auto* f = m.payload.find("formats"); f && f->find("html")) rep.set("html", f->find("html")->get_string("path"));
-            // The signed files as they are now: a reader checks them with evalctl report verify.
-            for (const char* f : {"manifest.json", "report.json"}) {
-              auto h = sha256_file(std::filesystem::path(dir) / f);
-              rep.set(std::string(f) == "manifest.json" ? "manifest_sha256" : "report_json_sha256", h ? Value(*h) : Value());
-            }
+            // The manifest as it is now (it holds the hashes of the report's other files); a
+            // reader checks the whole report with evalctl report verify.
+            auto h = sha256_file(std::filesystem::path(dir) / "manifest.json");
+            rep.set("manifest_sha256", h ? Value(*h) : Value());
             x.set("report", rep);
           }
           // The scoreboard the decision was taken from, as the tally gave it.

@@ -290,11 +290,6 @@ void print_counters(const Value& st) {
           {"stage", "jobs", "in", "out", "queued", "running", "done", "failed", "skipped", "retried"});
 }
 
-std::string bar(double done, double total) {
-  int n = total > 0 ? int(20 * std::min(1.0, done / total)) : 0;
-  return "[" + std::string(size_t(n), '#') + std::string(size_t(20 - n), '.') + "]";
-}
-
 // --- commands ------------------------------------------------------------------------
 
 int need(const Opts& o, size_t n, const Command& cmd, Client& c) {
@@ -643,8 +638,8 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
         std::string live;
         for (auto& j : st.find("jobs")->as_array())
           if (auto* p = j.find("progress"))
-            live += "  " + j.get_string("stage") + "/" + j.get_string("unit") + " " + bar(p->get_double("done"), p->get_double("total"));
-        std::printf("\r%s %s %lld/%lld jobs final%s\033[K", run.c_str(), bar(double(fin), double(std::max<int64_t>(jobs, 1))).c_str(),
+            live += "  " + j.get_string("stage") + "/" + j.get_string("unit") + " " + evalctl::progress_bar(p->get_double("done"), p->get_double("total"));
+        std::printf("\r%s %s %lld/%lld jobs final%s\033[K", run.c_str(), evalctl::progress_bar(double(fin), double(std::max<int64_t>(jobs, 1))).c_str(),
                     (long long)fin, (long long)jobs, live.c_str());
         std::fflush(stdout);
       }
@@ -687,12 +682,8 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
       }
       std::fflush(stdout);
       if (watch.state() != "running") {
-        Value st;
-        st.set("op", "run.status");
-        st.set("run", run);
-        auto fin = c.call(st);
-        if (o.json) print_json(fin);
-        else std::printf("\n"), print_counters(fin);
+        if (o.json) print_json(watch.status());
+        else std::printf("\n"), print_counters(watch.status());
         return watch.state() == "done" ? kOk : kRunFailed;
       }
       if (now > limit) c.die(kFailed, "run " + run + " still running after " + o.get("--timeout") + " s");
@@ -788,7 +779,7 @@ int run_command(const Command& cmd, const Opts& o, Client& c) {
             rejections.push_back(std::move(y));
           }
         if (!o.json && isatty(fileno(stderr)))
-          std::fprintf(stderr, "\r%s %zu/%zu records of %s", bar(double(end), double(recs.size())).c_str(), end, recs.size(), path.c_str());
+          std::fprintf(stderr, "\r%s %zu/%zu records of %s", evalctl::progress_bar(double(end), double(recs.size())).c_str(), end, recs.size(), path.c_str());
       }
       if (!o.json && isatty(fileno(stderr))) std::fprintf(stderr, "\n");
     }

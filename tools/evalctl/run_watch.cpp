@@ -17,12 +17,12 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-namespace {
-
-std::string bar(double done, double total, int cells) {
+std::string progress_bar(double done, double total, int cells) {
   int n = total > 0 ? int(cells * std::clamp(done / total, 0.0, 1.0)) : 0;
   return "[" + std::string(size_t(n), '#') + std::string(size_t(cells - n), '.') + "]";
 }
+
+namespace {
 
 std::string number(double x) {
   char buf[32];
@@ -95,7 +95,7 @@ std::string RunWatch::line_of(const Job& j, size_t width) const {
     int pct = j.total > 0 ? int(100 * std::clamp(j.done / j.total, 0.0, 1.0)) : 0;
     char buf[64];
     std::snprintf(buf, sizeof buf, " %3d%% ", pct);
-    s += " " + bar(j.done, j.total, 20) + buf + number(j.done) + "/" + number(j.total);
+    s += " " + progress_bar(j.done, j.total) + buf + number(j.done) + "/" + number(j.total);
     if (j.rate > 0) {
       std::snprintf(buf, sizeof buf, "  %.1f/s", j.rate);
       s += buf;

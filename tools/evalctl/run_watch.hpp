@@ -23,7 +23,8 @@ class RunWatch {
   // a line saying how many more.
   std::vector<std::string> frame(size_t width, size_t max_jobs) const;
 
-  // The run's state in the last answer ("running", "done", "failed", ...).
+  // The last answer, and the run's state in it ("running", "done", "failed", ...).
+  const evald::Value& status() const { return status_; }
   const std::string& state() const { return state_; }
 
  private:
@@ -44,6 +45,10 @@ class RunWatch {
   std::string state_;
   double first_s_ = -1, now_s_ = 0;
 };
+
+// "[#####...............]": done out of total in `cells` cells (empty when total is not
+// above 0).
+std::string progress_bar(double done, double total, int cells = 20);
 
 // "1:05", "12:00:07": a duration for humans.
 std::string format_duration(double seconds);

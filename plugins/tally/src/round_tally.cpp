@@ -137,10 +137,9 @@ Result<TallyConfig> apply_round_rules(TallyConfig cfg, const Value& rules) {
       it->scale = pts.as_double();
     }
   if (auto* a = rules.find("advance"); a && a->is_map()) {
-    if (auto* t = a->find("top")) cfg.top = t->is_int() ? int(t->as_int()) : 0;
-    if (auto* m = a->find("min_total")) cfg.min_total = m->is_number() ? m->as_double() : -1;
-    if (!a->find("min_total") && a->find("top")) cfg.min_total = -1;
-    if (!a->find("top") && a->find("min_total")) cfg.top = 0;
+    // The round's cut replaces the pipeline's whole: what it leaves out does not apply.
+    cfg.top = int(a->get_int("top", 0));
+    cfg.min_total = a->get_double("min_total", -1);
     if (cfg.top <= 0 && cfg.min_total < 0) return Status::error("round rules: advance: set top, min_total or both");
   }
   cfg.rules_from = "competition definition";
