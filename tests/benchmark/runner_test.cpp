@@ -92,8 +92,10 @@ TEST(BenchmarkRunner, LogprobScoringAndDebiasing) {
   auto [lo, hi] = wilson_interval(double(e.plain), double(e.n));
   EXPECT_DOUBLE_EQ(ci->as_array()[0].as_double(), lo);
   EXPECT_DOUBLE_EQ(ci->as_array()[1].as_double(), hi);
-  // 24 items x 4 rotations x 4 choices, plus the 4 requests of the probe.
-  EXPECT_EQ(srv.requests(), 24 * 4 * 4 + 4);
+  // 24 items x 4 rotations x (4 choices + an echo of the context: the toy has no tokenize
+  // endpoint), plus the probe: 4 echoes and one try of each tokenize shape.
+  EXPECT_EQ(srv.requests(), 24 * 4 * 5 + 4 + 3);
+  EXPECT_NE(r->get_string("method_why").find("an echo of the context alone"), std::string::npos) << r->get_string("method_why");
   EXPECT_EQ(r->find("execution")->get_int("run"), 96);
   EXPECT_EQ(r->find("categories")->as_array().size(), 4u);
   EXPECT_EQ(r->find("throughput")->get_string("measured"), "this run");
@@ -170,7 +172,7 @@ TEST(BenchmarkRunner, GenerationWhenNoLogprobs) {
   MapKv kv3;
   auto forced = run_suite(s, c, kv3, opts("toy-nolp", "logprobs"));
   ASSERT_FALSE(forced);
-  EXPECT_NE(forced.error().find("returned no prompt logprobs"), std::string::npos) << forced.error();
+  EXPECT_NE(forced.error().find("no prompt logprobs"), std::string::npos) << forced.error();
 }
 
 TEST(BenchmarkRunner, ExactMatchAndGenerationSuites) {

@@ -1,5 +1,5 @@
-// Starts tests/benchmark/toy_openai_server.py on a free localhost port for one test and stops
-// it afterwards; plus small helpers shared by the benchmark tests.
+// Starts tests/benchmark/toy_openai_server.py (scripted faults) on a free localhost port for
+// one test and stops it afterwards; plus small helpers shared by the benchmark tests.
 #pragma once
 
 #include "records.hpp"
@@ -34,14 +34,13 @@ namespace bench_test {
 inline const std::string kSource = EVALD_SOURCE_DIR;
 inline const std::string kSuites = kSource + "/suites";
 
-class ToyServer {
+// A server process started for one test: argv[0] is looked up in PATH, and its first line
+// on stdout must be "<ready_prefix><port>". Killed (SIGKILL) and reaped on destruction.
+class ServerProcess {
  public:
-  explicit ToyServer(double know = 0.75, std::vector<std::string> suite_dirs = {kSuites}, double slow_s = 2.0) {
+  ServerProcess(std::vector<std::string> args, const std::string& ready_prefix) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    std::vector<std::string> args{"python3", kSource + "/tests/benchmark/toy_openai_server.py", "--port", "0", "--know",
-                                  std::to_string(know), "--slow", std::to_string(slow_s), "--suites"};
-    for (auto& d : suite_dirs) args.push_back(d);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -49,21 +48,45 @@ class ToyServer {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
-    if (posix_spawnp(&pid_, "python3", &fa, nullptr, argv.data(), environ) != 0) throw std::runtime_error("cannot start python3");
+    int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
+    if (rc != 0) {
+      close(fds[0]);
+      throw std::runtime_error("cannot start " + args[0]);
+    }
     std::string line;
     char c;
     while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
     close(fds[0]);
-    if (line.rfind("PORT ", 0) != 0) throw std::runtime_error("toy server did not start: \"" + line + "\"");
-    port_ = std::stoi(line.substr(5));
+    if (line.rfind(ready_prefix, 0) != 0) {
+      stop();
+      throw std::runtime_error(args[0] + " " + (args.size() > 1 ? args[1] : "") + " did not start: \"" + line + "\"");
+    }
+    port_ = std::stoi(line.substr(ready_prefix.size()));
   }
-  ~ToyServer() {
+  ~ServerProcess() { stop(); }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  void stop() {
+    if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
     int st;
     waitpid(pid_, &st, 0);
+    pid_ = 0;
   }
+  pid_t pid_ = 0;
+  int port_ = 0;
+};
+
+class ToyServer {
+ public:
+  explicit ToyServer(double know = 0.75, std::vector<std::string> suite_dirs = {kSuites}, double slow_s = 2.0)
+      : proc_(args(know, std::move(suite_dirs), slow_s), "PORT "), port_(proc_.port()) {}
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
 
@@ -91,7 +114,13 @@ class ToyServer {
   void reset() const { call(boost::beast::http::verb::post, "/reset"); }
 
  private:
-  pid_t pid_ = 0;
+  static std::vector<std::string> args(double know, std::vector<std::string> suite_dirs, double slow_s) {
+    std::vector<std::string> a{"python3", kSource + "/tests/benchmark/toy_openai_server.py", "--port", "0", "--know",
+                               std::to_string(know), "--slow", std::to_string(slow_s), "--suites"};
+    a.insert(a.end(), suite_dirs.begin(), suite_dirs.end());
+    return a;
+  }
+  ServerProcess proc_;
   int port_ = 0;
 };
 

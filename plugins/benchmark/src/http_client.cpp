@@ -147,7 +147,7 @@ struct HttpClient::Impl {
         c.open = true;
         reused = false;
       }
-      http::request<http::string_body> req{http::verb::post, ep.base_path + r.target, 11};
+      http::request<http::string_body> req{http::verb::post, r.path(ep), 11};
       req.set(http::field::host, ep.host + ":" + std::to_string(ep.port));
       req.set(http::field::content_type, "application/json");
       req.set(http::field::accept, "application/json");
@@ -217,7 +217,7 @@ struct HttpClient::Impl {
     HttpOutcome out;
     auto begin = Clock::now();
     auto secs = [](Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); };
-    std::string where = " (" + ep.url() + r.target + ")";
+    std::string where = " (http://" + ep.host + ":" + std::to_string(ep.port) + r.path(ep) + ")";
     for (int n = 0;; ++n) {
       co_await rate_gate();
       if (stop) {

@@ -36,8 +36,10 @@ struct ClientOptions {
 };
 
 struct HttpRequest {
-  std::string target;  // appended to the endpoint's base path, e.g. "/completions"
-  std::string body;    // JSON
+  std::string target;      // appended to the endpoint's base path, e.g. "/completions"
+  std::string body;        // JSON
+  bool from_root = false;  // target is the whole path (a server's /tokenize beside its /v1)
+  std::string path(const Endpoint& ep) const { return from_root ? target : ep.base_path + target; }
 };
 
 struct HttpOutcome {

@@ -39,6 +39,8 @@ struct Decoding {
 struct RunOptions {
   std::string model;     // the entrant's model name, sent as "model"
   Decoding decoding;
+  std::string context_tokens = "auto";  // logprobs: how the context's tokens are counted: auto, tokenize or echo
+  double max_tie_share = 0.05;  // a suite whose best choices tie on more units than this is flagged
   std::function<bool()> cancelled;
   std::function<void(size_t done, size_t total)> progress;
 };
@@ -47,8 +49,10 @@ struct RunOptions {
 std::string model_identity(const std::string& endpoint_url, const std::string& model);
 
 // Runs suite and returns its result (see README: accuracy, ci, categories, throughput,
-// latency, method, decoding, item_files, ...). An item whose request failed is not stored and
-// fails the run with the item and the reason, after every other item is stored.
+// latency, method, decoding, item_files, flags, ...). An item whose request failed is not
+// stored and fails the run with the item and the reason, after every other item is stored.
+// A degenerate suite (ties, one letter for every answer) is not an error here: its result
+// carries "flags", and the caller decides.
 Result<Value> run_suite(const Suite& suite, HttpClient& client, KvStore& kv, const RunOptions& opt);
 
 }  // namespace evald::bench
