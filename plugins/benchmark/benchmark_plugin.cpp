@@ -70,6 +70,9 @@ class Benchmark : public evald::Plugin {
         .integer("seed", "seed sent with every request").def(1234)
         .integer("max_tokens", "generation budget; 0: each suite's max_tokens").def(0).min(0).max(65536)
         .integer("logprob_max_tokens", "max_tokens of echo (logprob) requests; some servers refuse 0").def(0).min(0).max(16)
+        .string("context_tokens", "logprobs: how a context's tokens are counted: auto (the server's tokenize endpoint when one agrees with its echo, else an echo of the context), tokenize, echo").def("auto").choices({"auto", "tokenize", "echo"})
+        .number("max_tie_share", "multiple choice: a suite whose best choices tie on more than this share of units is flagged degenerate").def(0.05).min(0).max(1)
+        .boolean("accept_degenerate", "accept suites flagged degenerate (ties, one letter for every answer) instead of failing the job").def(false)
         .integer("concurrency", "requests in flight per job").def(8).min(1).max(1024)
         .number("timeout_s", "deadline of one request attempt (connect, send, whole response)").def(120.0).min(0.01).max(86400)
         .integer("retries", "extra attempts after 429, 5xx, timeouts and connection errors").def(3).min(0).max(20)
@@ -202,6 +205,10 @@ class Benchmark : public evald::Plugin {
       s.set("points", in_any ? pts : Value());
     }
 
+    const bool accept = config_.get_bool("accept_degenerate");
+    for (auto* list : {&suites, &full_suites})
+      for (auto& s : *list)
+        if (auto* f = s.find("flags"); f && f->is_array() && !f->as_array().empty()) s.set("flags_accepted", accept);
     Value out;
     out.set("entrant", entrant);
     out.set("backend", config_.get_string("backend"));
@@ -247,6 +254,7 @@ class Benchmark : public evald::Plugin {
       }
     }
     out.set("inputs", std::move(inputs));
+    if (auto st = degenerate_gate(suites, path); !st) return st;
     return ctx.emit(config_.get_string("kind"), out);
   }
 
@@ -298,6 +306,21 @@ class Benchmark : public evald::Plugin {
   }
 
  private:
+  // A suite flagged degenerate fails the job, after its artifact is written for review,
+  // unless the operator accepts it.
+  Status degenerate_gate(const evald::Array& suites, const std::string& artifact) const {
+    if (config_.get_bool("accept_degenerate")) return {};
+    std::string msg;
+    for (auto& s : suites) {
+      auto* flags = s.find("flags");
+      if (!flags || !flags->is_array()) continue;
+      for (auto& f : flags->as_array()) msg += (msg.empty() ? "" : "; ") + s.get_string("name") + ": " + f.get_string("message");
+    }
+    if (msg.empty()) return {};
+    return Status::error("degenerate benchmark results, not scored: " + msg + ". Every item's record (each choice's tokens and log-likelihood) is in " +
+                         artifact + "; check the endpoint with evald-bench-benchmark-client --check, or set accept_degenerate: true to accept");
+  }
+
   Status run_openai_backend(const Value& sub, evald::Context& ctx, evald::Array* suites, evald::Array* full, Value* info) {
     std::string url = sub.get_string("endpoint"), model = sub.get_string("model");
     if (url.empty()) return Status::error("submission.endpoint: required for the openai backend (http://host:port/v1)");
@@ -326,6 +349,8 @@ class Benchmark : public evald::Plugin {
     ro.decoding.seed = config_.get_int("seed");
     ro.decoding.max_tokens = int(config_.get_int("max_tokens"));
     ro.decoding.logprob_max_tokens = int(config_.get_int("logprob_max_tokens"));
+    ro.context_tokens = config_.get_string("context_tokens");
+    ro.max_tie_share = config_.get_double("max_tie_share");
     ro.cancelled = [&ctx] { return ctx.cancelled(); };
     ContextKv kv(ctx);
     auto& list = config_.find("suites")->as_array();

@@ -126,6 +126,32 @@ TEST(BenchmarkPlugin, OpenAiBackendScoresAndResumes) {
   EXPECT_DOUBLE_EQ((*again)[0].payload.get_double("points"), p.get_double("points"));
 }
 
+TEST(BenchmarkPlugin, DegenerateResultsFailTheJobUnlessAccepted) {
+  ToyServer srv(0.0);  // answers "A" to everything
+  Value cfg = openai_config(srv);
+  cfg.set("scoring", "generate");
+  PluginHarness h(kPlugin);
+  ASSERT_TRUE(h.configure(cfg));
+  auto out = h.process(PluginHarness::entrant_job("team-a", submission(srv)));
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().find("degenerate benchmark results, not scored: sample-ko-general: every one of the 96 answers is \"A\""), std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find("benchmark-team-a.json"), std::string::npos) << out.error();  // the records are there to review
+
+  // The operator accepts it: the same stored answers, scored, the flags kept and marked.
+  int64_t before = srv.requests();
+  cfg.set("accept_degenerate", true);
+  PluginHarness h2(kPlugin);
+  h2.kv() = h.kv();
+  ASSERT_TRUE(h2.configure(cfg));
+  auto accepted = h2.process(PluginHarness::entrant_job("team-a", submission(srv)));
+  ASSERT_TRUE(accepted) << accepted.error();
+  EXPECT_EQ(srv.requests(), before);
+  auto& suite = (*accepted)[0].payload.find("suites")->as_array()[0];
+  EXPECT_TRUE(suite.get_bool("flags_accepted"));
+  EXPECT_EQ(suite.find("flags")->as_array()[0].get_string("flag"), "one_letter");
+}
+
 TEST(BenchmarkPlugin, SubmissionAndConfigErrors) {
   ToyServer srv;
   PluginHarness h(kPlugin);

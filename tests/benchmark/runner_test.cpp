@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 
 using namespace evald::bench;
 using bench_test::MapKv;
@@ -350,4 +351,43 @@ TEST(BenchmarkRunner, EchoWithOneGeneratedTokenScoresOnlyTheChoice) {
     for (auto& lp : rec->find("choice_logprobs")->as_array()) picks += lp.as_double() == -0.1;
   }
   EXPECT_EQ(picks, 24);
+}
+
+TEST(BenchmarkRunner, DegenerateSuitesAreFlagged) {
+  // A model that knows nothing answers "A" to everything, while the right letters vary.
+  ToyServer srv(0.0);
+  Suite s = sample("sample-en-reasoning");
+  auto c = client_for(srv);
+  MapKv kv;
+  auto gen = run_suite(s, c, kv, opts("toy", "generate"));
+  ASSERT_TRUE(gen) << gen.error();
+  auto& flags = gen->find("flags")->as_array();
+  ASSERT_EQ(flags.size(), 1u) << evald::to_json(*gen->find("flags"));
+  EXPECT_EQ(flags[0].get_string("flag"), "one_letter");
+  EXPECT_EQ(flags[0].get_string("letter"), "A");
+  EXPECT_NE(flags[0].get_string("message").find("while the right answers vary (A: 24, B: 24, C: 24, D: 24)"), std::string::npos)
+      << flags[0].get_string("message");
+
+  // An echo whose logprobs are flat: every choice ties, and the first wins every time.
+  auto flat = run_suite(s, c, kv, opts("toy-flat", "logprobs"));
+  ASSERT_TRUE(flat) << flat.error();
+  std::set<std::string> kinds;
+  for (auto& f : flat->find("flags")->as_array()) kinds.insert(f.get_string("flag"));
+  EXPECT_EQ(kinds, (std::set<std::string>{"one_letter", "ties"}));
+  for (auto& rec : flat->find("records")->as_array()) {
+    EXPECT_TRUE(rec.get_bool("tie"));
+    // Each choice's continuation is one token here, its logprob kept for review.
+    for (auto& ch : rec.find("choices_scored")->as_array()) {
+      EXPECT_EQ(ch.get_int("tokens"), 1);
+      EXPECT_DOUBLE_EQ(ch.get_double("logprob"), -1.0);
+    }
+  }
+
+  // A healthy toy is not flagged.
+  ToyServer good(0.75);
+  auto c2 = client_for(good);
+  MapKv kv2;
+  auto ok = run_suite(s, c2, kv2, opts("toy", "logprobs"));
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_TRUE(ok->find("flags")->as_array().empty());
 }

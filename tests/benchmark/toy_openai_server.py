@@ -10,6 +10,7 @@ prompt logprobs that favour the letter it would answer.
 The model name picks a behaviour:
   toy           completions and chat, prompt logprobs on echo
   toy-nolp      ignores logprobs (returns "logprobs": null): clients must generate
+  toy-flat      every prompt token's logprob is -1.0: every choice ties (a broken echo)
   toy-429       first attempt of each distinct request body: 429 with Retry-After: 0
   toy-500       always 500
   toy-500once   first attempt of each distinct body: 500
@@ -195,7 +196,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pick = answer_letter(context, it2, pos2, ARGS.know)
             toks = tokens_of(prompt)
             lps = [None] + [-1.0] * (len(toks) - 1)
-            if m and toks:
+            if m and toks and model != "toy-flat":
                 lps[-1] = -0.1 if m.group(1) == pick else -4.0
             lp = None if model == "toy-nolp" else {
                 "tokens": [t for t, _ in toks], "token_logprobs": lps,
