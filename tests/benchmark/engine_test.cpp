@@ -261,3 +261,26 @@ TEST(BenchmarkEngineGeneration, ResponsesAreTheEnginesGreedyDecoding) {
   EXPECT_EQ(rc->get_string("method"), "generate");
   EXPECT_EQ(rc->get_int("n"), int64_t(s.items.size()));
 }
+
+// evald-endpoint-check, as an operator runs it before a round: the plugin's log-likelihoods
+// beside the top logprobs of the first generated token (another path through the engine).
+TEST(BenchmarkEngineCheck, EndpointCheckAgreesWithTheGenerationPath) {
+  EngineServer srv("pieces");
+  std::string cmd = std::string(ENDPOINT_CHECK_BIN) + " --endpoint " + srv.url() +
+                    " --model tiny --suite " + bench_test::kSuites + "/sample-ko-general/suite.yaml --suite " + bench_test::kSuites +
+                    "/sample-en-reasoning/suite.yaml --items 6 --top-logprobs 100 --json";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int status = pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  evald::text::Json j;
+  evald::text::JsonError e;
+  ASSERT_TRUE(evald::text::parse_json(out, &j, &e)) << out;
+  EXPECT_EQ(j.find("verdict")->str(), "ok");
+  EXPECT_EQ(j.find("choices")->as_uint(), 48u);
+  EXPECT_GE(j.find("checked")->as_uint(), 8u);
+  EXPECT_LT(j.find("max_abs_diff")->as_double(), 1e-6);
+}

@@ -8,9 +8,9 @@
 // does the body.
 // Properties: an answer without prompt logprobs has no tokens; an alignment has one end and one
 // exactness flag per prompt token, ends non-decreasing, within the prompt and ending at its last
-// byte, the last prompt token exact; score_continuation refuses a context of 0 tokens or of all
-// of them, and a score sums prompt_tokens - context_tokens tokens; context_split only drops
-// trailing whitespace. A violated property prints what it saw and traps (__builtin_trap).
+// byte, the last prompt token exact, and unchanged by a generated token appended after the
+// prompt's; score_continuation refuses a context of 0 tokens or of all of them, and a score
+// sums prompt_tokens - context_tokens tokens; context_split only drops trailing whitespace. A violated property prints what it saw and traps (__builtin_trap).
 #include "echo.hpp"
 #include "fuzz_common.hpp"
 
@@ -104,5 +104,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ECHO_CHECK(a->end.back() == prompt.size(), "the prompt tokens end at %zu of %zu bytes", a->end.back(), prompt.size());
   if (pt > 0) ECHO_CHECK(a->exact.back(), "the last prompt token (%zu) is not exact", pt - 1);
   check_scores(r->tokens, *a, prompt);
+
+  // An echo request with max_tokens > 0 (config logprob_max_tokens) gets generated tokens
+  // after the prompt's: an ASCII token appended to an echo that spells the whole prompt must
+  // change nothing.
+  if (pt == r->tokens.size()) {
+    auto more = r->tokens;
+    more.push_back({"!", std::nullopt, -1.0});
+    auto b = bench::align_echo(more, prompt);
+    ECHO_CHECK(bool(b), "a generated token after the prompt breaks the alignment: %s", b ? "" : b.error().c_str());
+    ECHO_CHECK(b->prompt_tokens == pt && b->end == a->end && b->exact == a->exact,
+               "a generated token after the prompt changes the alignment (%zu prompt tokens, then %zu)", pt, b->prompt_tokens);
+  }
   return 0;
 }

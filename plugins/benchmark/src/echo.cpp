@@ -320,6 +320,12 @@ Result<ContinuationScore> score_continuation(const std::vector<EchoToken>& token
   return s;
 }
 
+bool token_reads_as(const EchoToken& token, std::string_view text) {
+  for (auto& s : spellings(token))
+    if (s.bytes == text) return true;
+  return false;
+}
+
 size_t context_split(std::string_view context) {
   size_t n = context.size();
   while (n > 0 && (context[n - 1] == ' ' || context[n - 1] == '\t' || context[n - 1] == '\n' || context[n - 1] == '\r')) --n;

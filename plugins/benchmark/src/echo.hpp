@@ -67,6 +67,9 @@ Result<ContinuationScore> score_continuation(const std::vector<EchoToken>& token
 // tokenizing (a space belongs with the word after it): the length of context without it.
 size_t context_split(std::string_view context);
 
+// Whether one of a token's readings (those align_echo knows, lossy ones aside) is exactly text.
+bool token_reads_as(const EchoToken& token, std::string_view text);
+
 // Token count of a tokenize endpoint's answer: {"count": n}, {"tokens": [...]} or a bare array.
 Result<size_t> token_count_from_json(std::string_view body);
 
