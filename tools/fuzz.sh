@@ -41,7 +41,7 @@ targets=()
 build_only=0
 plugins=0
 all_targets=(fuzz_msgpack fuzz_message fuzz_pipeline_yaml fuzz_daemon_config fuzz_control_request
-             fuzz_safetensors fuzz_gguf fuzz_json fuzz_fingerprint fuzz_csv fuzz_score_sheet fuzz_vote_file fuzz_suite)
+             fuzz_safetensors fuzz_gguf fuzz_json fuzz_fingerprint fuzz_csv fuzz_score_sheet fuzz_vote_file fuzz_suite fuzz_echo)
 
 while [ $# -gt 0 ]; do
   case "$1" in

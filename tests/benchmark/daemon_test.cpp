@@ -38,7 +38,9 @@ TEST(BenchmarkDaemon, RoundPointsAndAnswersSurviveKill) {
   EXPECT_NE(out.out.find("\"entrant\":\"team-a\",\"points\":40"), std::string::npos) << out.out.substr(0, 4000);
   EXPECT_NE(out.out.find("\"entrant\":\"team-b\",\"points\":0"), std::string::npos) << out.out.substr(0, 4000);
   int64_t sent = strong.requests() + weak.requests();
-  EXPECT_EQ(sent, 2 * (4 + 24 * 4 * 4));  // probe + 24 items x 4 rotations x 4 choices, each
+  // Each: the probe (4 echoes, a try of each of the 3 tokenize shapes; the toy has none) and
+  // 24 items x 4 rotations x (4 choices + an echo of the context).
+  EXPECT_EQ(sent, 2 * (4 + 3 + 24 * 4 * 5));
 
   d.kill(SIGKILL);
   ASSERT_TRUE(d.start()) << d.log();
@@ -54,8 +56,8 @@ TEST(BenchmarkDaemon, KillNineMidRunLosesOnlyRequestsInFlight) {
   using evald::test::quote;
   evald::test::TempDir tmp;
   bench_test::ToyServer srv(0.75);
-  // 60 requests a second, 4 at a time: the 388 requests take about 6.5 s, long enough to
-  // kill the daemon in the middle.
+  // 60 requests a second, 4 at a time: the 487 requests (the probe's 7, then 96 units of 5)
+  // take about 8 s, long enough to kill the daemon in the middle.
   std::string cfg = "{suites: [" + quote(bench_test::kSuites + "/sample-ko-general/suite.yaml") +
                     "], rate_limit: 60, concurrency: 4, sections: [{name: knowledge, points: 40, suites: [sample-ko-general]}]}";
   evald::test::write_file(tmp / "slow.yaml", "name: slow\nstages:\n  - id: bench\n    plugin: benchmark\n    per: entrant\n    config: " + cfg + "\n");
@@ -73,16 +75,17 @@ TEST(BenchmarkDaemon, KillNineMidRunLosesOnlyRequestsInFlight) {
   }
   int64_t before = srv.requests();
   EXPECT_GE(before, 100);
-  EXPECT_LT(before, 388) << "the run was meant to be cut in the middle";
+  EXPECT_LT(before, 487) << "the run was meant to be cut in the middle";
   evald::test::Daemon again(tmp / "data");
   ASSERT_TRUE(again.start()) << again.log();
   auto wait = again.ctl("run wait run-000001 --timeout 120");
   ASSERT_EQ(wait.code, 0) << wait.out << again.log();
   // Everything answered before the kill came from the store; at most the 4 requests in flight
-  // were asked twice.
+  // were asked twice, and the units they belonged to: a unit is stored when all 5 of its
+  // requests are answered, so at most 4 units' other answered requests are asked again.
   int64_t total = srv.requests();
-  EXPECT_GE(total, 388);
-  EXPECT_LE(total, 388 + 4);
+  EXPECT_GE(total, 487);
+  EXPECT_LE(total, 487 + 4 * 5);
   auto out = again.ctl("--json run outputs run-000001");
   int64_t known = 0;
   auto s = evald::bench::load_suite(bench_test::kSuites + "/sample-ko-general/suite.yaml");

@@ -98,6 +98,16 @@ TEST(BenchmarkEcho, GeneratedTokensAfterThePromptAreNotCounted) {
   auto s = score_continuation(t, *a, 3, 2);
   ASSERT_TRUE(s);
   EXPECT_DOUBLE_EQ(s->logprob, -4.0);
+  // A prompt ending in a character echoed as U+FFFD, then a generated U+FFFD: the answer's
+  // usage says one token was generated, and it is dropped before the echo is read.
+  const std::string body = R"({"choices":[{"text":"A \ub2e4\ufffd","logprobs":{"tokens":["<s>","A"," ","\ufffd","\ufffd","\ufffd","\ufffd"],)"
+                           R"("token_logprobs":[null,-1,-1,-1,-1,-1,-1]}}],"usage":{"prompt_tokens":6,"completion_tokens":1}})";
+  auto r = read_echo_reply(body, "A \xEB\x8B\xA4");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->tokens.size(), 6u);
+  auto al = align_echo(r->tokens, "A \xEB\x8B\xA4");
+  ASSERT_TRUE(al) << al.error();
+  EXPECT_EQ(al->prompt_tokens, 6u);
 }
 
 TEST(BenchmarkEcho, MergedBoundaryFollowsLmEval) {

@@ -46,7 +46,7 @@ void check_split(std::string_view context) {
 void check_scores(const std::vector<bench::EchoToken>& tokens, const bench::EchoAlignment& a, std::string_view prompt) {
   const size_t pt = a.prompt_tokens;
   for (size_t ct : {size_t(0), size_t(1), pt / 2, pt}) {
-    const size_t end = ct == 0 ? 0 : a.end[ct - 1];
+    const size_t end = ct == 0 ? 0 : ct <= pt ? a.end[ct - 1] : prompt.size();  // ct = 1 > pt = 0: the whole prompt
     const std::string_view context = prompt.substr(0, end);
     check_split(context);
     const size_t context_bytes = bench::context_split(context);

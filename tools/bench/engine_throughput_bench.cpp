@@ -28,30 +28,9 @@ using namespace evald::bench;
 
 namespace {
 
-class MemoryKv : public KvStore {
- public:
-  std::optional<Bytes> get(const std::string& key) override {
-    auto it = m_.find(key);
-    return it == m_.end() ? std::nullopt : std::optional<Bytes>(it->second);
-  }
-  Status put(const std::string& key, const Bytes& value) override {
-    m_[key] = value;
-    return {};
-  }
-
- private:
-  std::map<std::string, Bytes> m_;
-};
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-std::vector<std::string> rotated(const std::vector<std::string>& c, size_t r) {
-  std::vector<std::string> out(c.size());
-  for (size_t i = 0; i < c.size(); ++i) out[i] = c[(i + r) % c.size()];
-  return out;
 }
 
 // The requests the runner sends for suite (paths from the server's root).
@@ -60,7 +39,7 @@ std::vector<HttpRequest> plugin_requests(const Suite& s, const Endpoint& ep, con
   EchoParams echo{model, 0, 0, 1234};
   for (auto& item : s.items)
     for (size_t r = 0; r < (s.debias_rotate ? item.choices.size() : 1); ++r) {
-      std::string prompt = render_prompt(s, item, rotated(item.choices, r));
+      std::string prompt = render_prompt(s, item, rotate_choices(item.choices, r));
       if (logprobs) {
         for (size_t c = 0; c < item.choices.size(); ++c) out.push_back(echo.request(prompt + s.answer_prefix + letter(c)));
         out.push_back(counter.request(echo, prompt.substr(0, context_split(prompt))));

@@ -89,21 +89,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-class MemoryKv : public KvStore {
- public:
-  std::optional<Bytes> get(const std::string& key) override {
-    auto it = m_.find(key);
-    return it == m_.end() ? std::nullopt : std::optional<Bytes>(it->second);
-  }
-  Status put(const std::string& key, const Bytes& value) override {
-    m_[key] = value;
-    return {};
-  }
-
- private:
-  std::map<std::string, Bytes> m_;
-};
-
 // token text -> logprob of the first generated position, from either answer shape.
 Result<std::vector<std::pair<EchoToken, double>>> first_top_logprobs(const std::string& body) {
   text::Json j;

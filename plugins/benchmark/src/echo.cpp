@@ -180,6 +180,17 @@ std::string known_conventions() {
 
 }  // namespace
 
+namespace {
+
+// Tokens generated after the echoed prompt (max_tokens > 0) come last; usage says how many.
+// Dropping them here keeps a generated token that reads like the prompt's last ones (a run of
+// U+FFFD) from being taken for part of the prompt.
+void drop_generated(EchoReply& r) {
+  if (r.completion_tokens > 0 && size_t(r.completion_tokens) < r.tokens.size()) r.tokens.resize(r.tokens.size() - size_t(r.completion_tokens));
+}
+
+}  // namespace
+
 Result<EchoReply> read_echo_reply(std::string_view body, std::string_view prompt) {
   text::Json j;
   text::JsonError e;
@@ -225,6 +236,7 @@ Result<EchoReply> read_echo_reply(std::string_view body, std::string_view prompt
       }
       r.tokens.push_back(std::move(t));
     }
+    drop_generated(r);
     return r;
   }
   auto* toks = lp->find("tokens");
@@ -243,6 +255,7 @@ Result<EchoReply> read_echo_reply(std::string_view body, std::string_view prompt
                            ": the server sends token ids (vLLM --return-tokens-as-token-ids), which cannot be read against the prompt");
     r.tokens.push_back({tok.str(), std::nullopt, number(&lps->items()[i])});
   }
+  drop_generated(r);
   return r;
 }
 
@@ -281,7 +294,10 @@ Result<EchoAlignment> align_echo(const std::vector<EchoToken>& tokens, std::stri
     for (size_t c = pos + (j - i); c <= limit && !q; ++c) {
       if (c < prompt.size() && (static_cast<unsigned char>(prompt[c]) & 0xC0) == 0x80) continue;  // inside a character
       EchoAlignment scratch;
-      if (j == tokens.size() ? c == limit : c == prompt.size() ? false : match_at(tokens[j], prompt, c, false, scratch).has_value()) q = c;
+      // The run may also end with the prompt while tokens follow: those were generated (an echo
+      // request with max_tokens > 0, config logprob_max_tokens), so a prompt ending in a character
+      // echoed as U+FFFD is no error.
+      if (j == tokens.size() ? c == limit : c == prompt.size() || match_at(tokens[j], prompt, c, false, scratch).has_value()) q = c;
     }
     if (!q)
       return fail("tokens " + std::to_string(i) + " to " + std::to_string(j - 1) + " are U+FFFD and cannot be placed against the prompt's " +

@@ -27,7 +27,7 @@ struct EchoToken {
 
 // An OpenAI completions answer to an echo request for prompt.
 struct EchoReply {
-  std::vector<EchoToken> tokens;
+  std::vector<EchoToken> tokens;  // the echo, less the usage.completion_tokens generated after it
   std::string no_logprobs;  // set when the answer holds no prompt logprobs: why (echo ignored, logprobs null)
   int64_t prompt_tokens = 0, completion_tokens = 0;  // usage, where given
 };

@@ -50,12 +50,6 @@ struct Unit {
   std::string name() const { return item->id + (rotation ? "#r" + std::to_string(rotation) : ""); }
 };
 
-std::vector<std::string> rotate(const std::vector<std::string>& c, size_t r) {
-  std::vector<std::string> out(c.size());
-  for (size_t i = 0; i < c.size(); ++i) out[i] = c[(i + r) % c.size()];
-  return out;
-}
-
 const text::Json* path(const text::Json& j, std::initializer_list<const char*> keys) {
   const text::Json* cur = &j;
   for (const char* k : keys) {
@@ -259,6 +253,16 @@ Array degenerate_flags(const std::vector<Unit>& units, const std::vector<Value>&
 
 }  // namespace
 
+std::optional<Bytes> MemoryKv::get(const std::string& key) {
+  auto it = m_.find(key);
+  return it == m_.end() ? std::nullopt : std::optional<Bytes>(it->second);
+}
+
+Status MemoryKv::put(const std::string& key, const Bytes& value) {
+  m_[key] = value;
+  return {};
+}
+
 Value Decoding::to_value() const {
   Value v;
   v.set("api", api);
@@ -285,7 +289,7 @@ std::vector<Unit> build_units(const Suite& suite) {
       u.item = &item;
       u.rotation = r;
       if (mc) {
-        u.choices = rotate(item.choices, r);
+        u.choices = rotate_choices(item.choices, r);
         u.answer = int((size_t(item.answer) + item.choices.size() - r) % item.choices.size());
       }
       u.prompt = render_prompt(suite, item, u.choices);
@@ -346,6 +350,74 @@ Result<Value> record_of(const Unit& u, const Suite& suite, const Method& method)
   rec.set("attempts", int64_t(attempts));
   rec.set("at_ms", unix_ms());
   return rec;
+}
+
+// Throughput is measured on the units run now; a run that found everything stored reports
+// the figures of the last run that did work.
+Result<Value> throughput_of(KvStore& kv, const std::string& key, size_t units_run, size_t requests, int64_t completion_tokens, double wall) {
+  Value throughput;
+  if (units_run > 0 && wall > 0) {
+    throughput.set("items_per_s", double(units_run) / wall);
+    throughput.set("output_tokens_per_s", double(completion_tokens) / wall);
+    throughput.set("wall_s", wall);
+    throughput.set("items_measured", int64_t(units_run));
+    throughput.set("requests", int64_t(requests));
+    throughput.set("concurrency_note", "items (rotations count as items) per wall second of this job's requests");
+    if (auto st = kv.put(key, msgpack::encode(throughput)); !st) return st;
+    throughput.set("measured", "this run");
+  } else if (auto got = kv.get(key); got && msgpack::decode(*got)) {
+    throughput = *msgpack::decode(*got);
+    throughput.set("measured", "an earlier run (every item was stored)");
+  } else {
+    throughput.set("measured", "none");
+  }
+  return throughput;
+}
+
+// How log-likelihoods were read, over every record (stored ones included).
+Value loglikelihood_summary(const Method& method, const std::vector<Value>& records) {
+  Value ll;
+  std::set<std::string> conventions;
+  int64_t merged = 0;
+  for (auto& r : records) {
+    if (auto* c = r.find("echo_conventions"))
+      for (auto& x : c->as_array()) conventions.insert(x.as_string());
+    bool any = false;
+    if (auto* sc = r.find("choices_scored"))
+      for (auto& row : sc->as_array()) any = any || row.get_string("boundary") == "merged";
+    merged += any;
+  }
+  ll.set("context_tokens", method.counter.describe());
+  ll.set("boundary_rule", kBoundaryRule);
+  ll.set("units_with_merged_boundary", merged);
+  ll.set("echo_conventions", Array(conventions.begin(), conventions.end()));
+  return ll;
+}
+
+// The files a suite's result was computed from, hashed as read.
+void describe_inputs(const Suite& suite, Value& out) {
+  Array files;
+  for (auto& f : suite.files) {
+    Value fv;
+    fv.set("path", f.path);
+    fv.set("format", f.format);
+    fv.set("sha256", f.sha256);
+    fv.set("items", int64_t(f.items));
+    files.push_back(std::move(fv));
+  }
+  if (!suite.few_shot_file.path.empty()) {
+    Value fv;
+    fv.set("path", suite.few_shot_file.path);
+    fv.set("format", "jsonl (few-shot)");
+    fv.set("sha256", suite.few_shot_file.sha256);
+    fv.set("items", int64_t(suite.few_shot_file.items));
+    files.push_back(std::move(fv));
+  }
+  out.set("item_files", std::move(files));
+  Value man;
+  man.set("path", suite.manifest_path);
+  man.set("sha256", suite.manifest_sha256);
+  out.set("manifest", man);
 }
 
 // Accuracy blocks (plain on rotation 0, debiased when every rotation is right), categories
@@ -549,48 +621,15 @@ Result<Value> run_suite(const Suite& suite, HttpClient& client, KvStore& kv, con
     return Status::error(msg);
   }
 
-  // Throughput is measured on the items run now; a run that found everything stored reports
-  // the figures of the last run that did work.
-  std::string tp_key = "throughput/" + suite.key() + "/" + model_id + "/" + dec_hash;
-  Value throughput;
-  if (!todo.empty() && wall > 0) {
-    throughput.set("items_per_s", double(todo.size()) / wall);
-    throughput.set("output_tokens_per_s", double(run_completion_tokens) / wall);
-    throughput.set("wall_s", wall);
-    throughput.set("items_measured", int64_t(todo.size()));
-    throughput.set("requests", int64_t(reqs.size()));
-    throughput.set("concurrency_note", "items (rotations count as items) per wall second of this job's requests");
-    if (auto st = kv.put(tp_key, msgpack::encode(throughput)); !st) return st;
-    throughput.set("measured", "this run");
-  } else if (auto got = kv.get(tp_key); got && msgpack::decode(*got)) {
-    throughput = *msgpack::decode(*got);
-    throughput.set("measured", "an earlier run (every item was stored)");
-  } else {
-    throughput.set("measured", "none");
-  }
+  auto throughput = throughput_of(kv, "throughput/" + suite.key() + "/" + model_id + "/" + dec_hash, todo.size(), reqs.size(),
+                                  run_completion_tokens, wall);
+  if (!throughput) return throughput.status();
 
   Value out = summarize(suite, units, records, method->name);
   out.set("method_why", method->why);
-  if (by_logprobs) {
-    Value ll;
-    std::set<std::string> conventions;
-    int64_t merged = 0;
-    for (auto& r : records) {
-      if (auto* c = r.find("echo_conventions"))
-        for (auto& x : c->as_array()) conventions.insert(x.as_string());
-      bool any = false;
-      if (auto* sc = r.find("choices_scored"))
-        for (auto& row : sc->as_array()) any = any || row.get_string("boundary") == "merged";
-      merged += any;
-    }
-    ll.set("context_tokens", method->counter.describe());
-    ll.set("boundary_rule", kBoundaryRule);
-    ll.set("units_with_merged_boundary", merged);
-    ll.set("echo_conventions", Array(conventions.begin(), conventions.end()));
-    out.set("loglikelihood", std::move(ll));
-  }
+  if (by_logprobs) out.set("loglikelihood", loglikelihood_summary(*method, records));
   if (suite.task == TaskType::MultipleChoice) out.set("flags", degenerate_flags(units, records, opt.max_tie_share));
-  out.set("throughput", throughput);
+  out.set("throughput", *throughput);
   out.set("decoding", decoding);
   out.set("decoding_sha256", text::sha256_hex(to_json(decoding)));
   out.set("model", opt.model);
@@ -605,28 +644,7 @@ Result<Value> run_suite(const Suite& suite, HttpClient& client, KvStore& kv, con
   execution.set("run", int64_t(todo.size()));
   execution.set("requests", int64_t(reqs.size()));
   out.set("execution", execution);
-  Array files;
-  for (auto& f : suite.files) {
-    Value fv;
-    fv.set("path", f.path);
-    fv.set("format", f.format);
-    fv.set("sha256", f.sha256);
-    fv.set("items", int64_t(f.items));
-    files.push_back(std::move(fv));
-  }
-  if (!suite.few_shot_file.path.empty()) {
-    Value fv;
-    fv.set("path", suite.few_shot_file.path);
-    fv.set("format", "jsonl (few-shot)");
-    fv.set("sha256", suite.few_shot_file.sha256);
-    fv.set("items", int64_t(suite.few_shot_file.items));
-    files.push_back(std::move(fv));
-  }
-  out.set("item_files", std::move(files));
-  Value man;
-  man.set("path", suite.manifest_path);
-  man.set("sha256", suite.manifest_sha256);
-  out.set("manifest", man);
+  describe_inputs(suite, out);
   out.set("few_shot", int64_t(suite.few_shot));
   out.set("debias", suite.debias_rotate ? "rotate" : "none");
   // Every item's record, for the artifact (the plugin leaves them out of the message).

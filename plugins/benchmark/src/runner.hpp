@@ -11,6 +11,7 @@
 #include <evald/value.hpp>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,16 @@ class KvStore {
   virtual ~KvStore() = default;
   virtual std::optional<Bytes> get(const std::string& key) = 0;
   virtual Status put(const std::string& key, const Bytes& value) = 0;
+};
+
+// Plugin state in memory, for tools that run suites outside the daemon. Not thread-safe.
+class MemoryKv : public KvStore {
+ public:
+  std::optional<Bytes> get(const std::string& key) override;
+  Status put(const std::string& key, const Bytes& value) override;
+
+ private:
+  std::map<std::string, Bytes> m_;
 };
 
 // How answers are asked for. Everything here goes into the decoding hash that keys cached

@@ -449,6 +449,12 @@ std::string render_one(const Suite& s, const Item& item, const std::vector<std::
 
 }  // namespace
 
+std::vector<std::string> rotate_choices(const std::vector<std::string>& c, size_t r) {
+  std::vector<std::string> out(c.size());
+  for (size_t i = 0; i < c.size(); ++i) out[i] = c[(i + r) % c.size()];
+  return out;
+}
+
 std::string render_prompt(const Suite& s, const Item& item, const std::vector<std::string>& choices) {
   std::string out;
   for (auto& shot : s.shots) {

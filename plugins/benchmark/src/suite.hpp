@@ -76,6 +76,9 @@ Status parse_items(std::string_view text, const std::string& path, const std::st
 // Choice letters: A, B, C, ... (at most 26 choices).
 std::string letter(size_t i);
 
+// Choices in circular rotation r (choice i moves to position i - r), for debiasing.
+std::vector<std::string> rotate_choices(const std::vector<std::string>& choices, size_t r);
+
 // The prompt sent for item, with its choices in the given order (a rotation of item.choices
 // for debiasing), preceded by the suite's few-shot examples.
 std::string render_prompt(const Suite& suite, const Item& item, const std::vector<std::string>& choices);
