@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds evald with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ and runs
-# the test suite there. See --help.
+# Builds evald with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ (or
+# ThreadSanitizer in build-tsan/) and runs the test suite there. See --help.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: tools/sanitize.sh [--build-only] [--help] [-- CTEST_ARGS...]
+Usage: tools/sanitize.sh [--thread] [--target T]... [--build-only] [--help] [-- CTEST_ARGS...]
 
 Configures <repo>/build-asan with -DEVALD_SANITIZE=ON (-fsanitize=address,undefined on
 everything: the daemon, evalctl, the tests and the plugin libraries, so the plugins the
@@ -23,7 +23,13 @@ The compiler is gcc unless CC/CXX say otherwise (with clang, ASan's runtime is n
 into shared objects, so the plugins' -Wl,--no-undefined needs -shared-libasan; gcc is
 the tested choice).
 
+With --thread: ThreadSanitizer instead (-DEVALD_SANITIZE_THREAD=ON, -fsanitize=thread on
+everything) in <repo>/build-tsan, TSAN_OPTIONS halting on the first report.
+
 Options:
+  --thread         ThreadSanitizer (build-tsan/) instead of ASan+UBSan
+  --target T       build only target T and what it needs (repeatable), e.g. --target
+                   evald_benchmark_tests -- -R Benchmark; default: everything
   --build-only     configure and build, run no tests
   -h, --help       this text
   -- CTEST_ARGS    passed to ctest, e.g. -- -R Store -j2
@@ -37,11 +43,15 @@ USAGE
 }
 
 build_only=0
+thread=0
+targets=()
 ctest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --build-only) build_only=1; shift ;;
+    --thread) thread=1; shift ;;
+    --target) [ $# -ge 2 ] || { echo "sanitize.sh: --target needs a value" >&2; exit 2; }; targets+=("$2"); shift 2 ;;
     --) shift; ctest_args=("$@"); break ;;
     *) echo "sanitize.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -49,15 +59,19 @@ done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-build="$root/build-asan"
+if [ "$thread" -eq 1 ]; then
+  build="$root/build-tsan" sanitize_flag=-DEVALD_SANITIZE_THREAD=ON
+else
+  build="$root/build-asan" sanitize_flag=-DEVALD_SANITIZE=ON
+fi
 jobs="${JOBS:-2}"
 
 tools/install-deps.sh
 
 export CC="${CC:-gcc}" CXX="${CXX:-g++}"
-echo "== configure $build ($CXX, EVALD_SANITIZE=ON)"
+echo "== configure $build ($CXX, ${sanitize_flag#-D})"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DEVALD_SANITIZE=ON -DEVALD_TESTS=ON -DEVALD_FUZZ=OFF >/dev/null
+  "$sanitize_flag" -DEVALD_TESTS=ON -DEVALD_FUZZ=OFF >/dev/null
 # Other people may edit the tree while this builds: objects compiled before a header changed
 # and objects compiled after it would disagree about struct layouts (false ASan reports).
 # Build again until no source file is newer than the start of the last build.
@@ -68,12 +82,20 @@ stamp="$build/.sanitize-build-stamp"
 for attempt in 1 2 3; do
   echo "== build"
   mkdir -p "$build" && touch "$stamp"
-  ninja -C "$build" -j"$jobs"
+  ninja -C "$build" -j"$jobs" "${targets[@]}"
   newer="$(changed_since "$stamp")"
   [ -n "$newer" ] || break
   echo "sanitize.sh: $newer changed during the build; building again"
 done
 [ "$build_only" -eq 0 ] || exit 0
+
+if [ "$thread" -eq 1 ]; then
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  echo "== ctest (TSAN_OPTIONS=$TSAN_OPTIONS)"
+  rc=0
+  ctest --test-dir "$build" --output-on-failure -LE fuzz "${ctest_args[@]}" || rc=$?
+  exit "$rc"
+fi
 
 # LeakSanitizer needs ptrace-free, unrestricted access to the process; probe it once with the
 # same compiler and flags rather than guess.

@@ -1,8 +1,10 @@
 // The benchmark plugin in a real daemon: per-entrant jobs against two toy servers, the
 // per-round stage for min_max points, and item answers kept in the daemon's store across a
-// kill -9, so a later run of the same models sends no request.
+// kill -9, so a later run of the same models sends no request; and a round scored on real
+// llama.cpp inference.
 #include "../common/test_util.hpp"
-#include "toy_server.hpp"
+#include "engine_server.hpp"
+#include "json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -93,4 +95,49 @@ TEST(BenchmarkDaemon, KillNineMidRunLosesOnlyRequestsInFlight) {
   char want[64];
   std::snprintf(want, sizeof want, "\"debiased_correct\":%lld", (long long)known);
   EXPECT_NE(out.out.find(want), std::string::npos) << out.out.substr(0, 3000);
+}
+
+// A round scored by log-likelihood on real llama.cpp inference, through the daemon: the score
+// says how the echo was read, and the artifact keeps every choice's tokens and log-likelihood.
+TEST(BenchmarkDaemon, RoundOnRealLlamaCpp) {
+  using evald::test::quote;
+  evald::test::TempDir tmp;
+  bench_test::EngineServer engine("pieces");
+  std::string cfg = "{suites: [" + quote(bench_test::kSuites + "/sample-en-reasoning/suite.yaml") +
+                    "], scoring: logprobs, concurrency: 2, sections: [{name: reasoning, points: 40, suites: [sample-en-reasoning]}]}";
+  evald::test::write_file(tmp / "real.yaml", "name: real\nstages:\n  - id: bench\n    plugin: benchmark\n    per: entrant\n    retries: 0\n    config: " +
+                                               cfg + "\n");
+  evald::test::Daemon d(tmp / "data");
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctl("pipeline load " + quote(tmp / "real.yaml")).code, 0) << d.log();
+  ASSERT_EQ(d.ctl("competition create k-ai").code, 0);
+  ASSERT_EQ(d.ctl("round create k-ai round-1 --pipeline real").code, 0);
+  ASSERT_EQ(d.ctl("entrant add k-ai team-a --round round-1 --set endpoint=" + engine.url() + " --set model=tiny").code, 0);
+  auto run = d.ctl("run start k-ai round-1 --wait");
+  ASSERT_EQ(run.code, 0) << run.out << d.log();
+  auto out = d.ctl("--json run outputs run-000001");
+  ASSERT_EQ(out.code, 0) << out.out;
+  evald::text::Json j;
+  evald::text::JsonError e;
+  ASSERT_TRUE(evald::text::parse_json(out.out, &j, &e)) << out.out.substr(0, 500);
+  const evald::text::Json* score = nullptr;
+  ASSERT_TRUE(j.is_array()) << out.out.substr(0, 500);
+  for (auto& m : j.items())
+    if (auto* k = m.find("kind"); k && k->str() == "benchmark-score") score = m.find("payload");
+  ASSERT_NE(score, nullptr) << out.out.substr(0, 2000);
+  auto& suite = score->find("suites")->items()[0];
+  EXPECT_EQ(suite.find("method")->str(), "logprobs");
+  EXPECT_TRUE(suite.find("flags")->items().empty());
+  EXPECT_NE(suite.find("loglikelihood")->find("context_tokens")->str().find("llama.cpp's shape"), std::string::npos);
+  // The artifact: 96 units (4 rotations), each choice with its tokens and log-likelihood.
+  std::ifstream f(score->find("artifact")->str());
+  std::string art((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  evald::text::Json a;
+  ASSERT_TRUE(evald::text::parse_json(art, &a, &e)) << e.message;
+  auto& records = a.find("suites")->items()[0].find("records")->items();
+  ASSERT_EQ(records.size(), 96u);
+  for (auto& ch : records[0].find("choices_scored")->items()) {
+    EXPECT_EQ(ch.find("tokens")->as_uint(), 1u);
+    EXPECT_LT(ch.find("logprob")->as_double(), 0);
+  }
 }

@@ -4,7 +4,7 @@
 // text with OpenAI's "bytes:\xNN", raw SentencePiece pieces, or lossy U+FFFD). Every choice's
 // log-likelihood is checked against tests/benchmark/engine/oracle.mjs, computed with the
 // engine's own tokenizer and no HTTP or token text, to 1e-4.
-#include "toy_server.hpp"
+#include "engine_server.hpp"
 
 #include "json.hpp"
 #include "runner.hpp"
@@ -15,49 +15,15 @@
 #include <cstdlib>
 
 using namespace evald::bench;
+using bench_test::EngineServer;
+using bench_test::kEngineDir;
+using bench_test::kEngineSrc;
 using bench_test::MapKv;
-using bench_test::ServerProcess;
-using bench_test::TempDir;
+using bench_test::node;
+using bench_test::scratch;
+using bench_test::tiny_model;
 
 namespace {
-
-const std::string kEngineDir = TEST_ENGINE_DIR;
-const std::string kEngineSrc = bench_test::kSource + "/tests/benchmark/engine";
-
-// The test program's scratch directory, with the tiny model written once.
-const TempDir& scratch() {
-  static TempDir dir;
-  return dir;
-}
-
-const std::string& tiny_model() {
-  static const std::string path = [] {
-    std::string p = scratch() / "tiny.gguf";
-    std::string cmd = "python3 " + kEngineSrc + "/make_tiny_gguf.py " + p;
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot write the tiny model: " + cmd);
-    return p;
-  }();
-  return path;
-}
-
-std::string node() {
-  std::string n = kEngineDir + "/bin/node";
-  if (access(n.c_str(), X_OK) != 0 || access((kEngineDir + "/node_modules/node-llama-cpp").c_str(), F_OK) != 0)
-    throw std::runtime_error("the test engine is not installed in " + kEngineDir + ": run tools/install-deps.sh");
-  return n;
-}
-
-class EngineServer {
- public:
-  explicit EngineServer(const std::string& token_text, int sequences = 1)
-      : proc_({node(), kEngineSrc + "/server.mjs", "--modules", kEngineDir + "/node_modules", "--model", tiny_model(), "--port", "0",
-               "--token-text", token_text, "--sequences", std::to_string(sequences), "--name", "tiny"},
-              "listening ") {}
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(proc_.port()) + "/v1"; }
-
- private:
-  ServerProcess proc_;
-};
 
 // Runs oracle.mjs over requests (one JSON object each) and returns its answers in order.
 std::vector<evald::text::Json> oracle(const std::vector<evald::Value>& requests) {

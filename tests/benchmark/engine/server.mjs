@@ -208,3 +208,6 @@ server.listen(opt.port, opt.host, () => {
   process.stdout.write(`listening ${server.address().port}\n`);
 });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));
+// A test that crashed cannot stop its server: leave with the parent.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.exit(0), 500).unref();
