@@ -1,12 +1,18 @@
 // Command-line helpers shared by the benchmark programs.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include <unistd.h>
 
 namespace evald::bench {
 
@@ -32,6 +38,31 @@ inline double parse_double(const std::string& flag, const char* s, double lo, do
   if (errno || !end || *end || !(v >= lo && v <= hi))
     die(flag + ": expected a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got \"" + s + "\"");
   return v;
+}
+
+// Runs wrk with a Lua script (`wrk_args` are wrk's flags and URL), removes the script and its
+// directory, and returns wrk's Requests/sec (0 when wrk failed).
+inline double run_wrk_script(const std::string& wrk_args, const std::string& script_dir, const std::string& script) {
+  std::string cmd = "wrk " + wrk_args + " -s " + script + " 2>&1";
+  double rps = 0;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char line[512];
+    while (fgets(line, sizeof line, p))
+      if (std::string_view(line).starts_with("Requests/sec:")) rps = std::atof(line + 13);
+    pclose(p);
+  }
+  std::remove(script.c_str());
+  rmdir(script_dir.c_str());
+  return rps;
+}
+
+// Median of the values that are not NaN (NaN when there are none).
+inline double median(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 inline std::string cpu_model() {

@@ -59,6 +59,7 @@
 #include "bench_cli.hpp"
 
 using evald::bench::cpu_model;
+using evald::bench::median;
 using evald::bench::die;
 using evald::bench::parse_u64;
 
@@ -270,14 +271,6 @@ double percentile_us(std::vector<int64_t>& v, double p) {
   size_t rank = size_t(std::ceil(p * double(v.size())));
   rank = std::clamp<size_t>(rank, 1, v.size());
   return double(v[rank - 1]) / 1000.0;
-}
-
-double median(std::vector<double> v) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 // A fresh directory under parent, removed by the destructor unless keep.

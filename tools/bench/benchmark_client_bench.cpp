@@ -5,6 +5,7 @@
 //
 //   evald-bench-benchmark-client [--requests N] [--concurrency C] [--seconds S] [--repeat R]
 //                                [--server-threads T] [--no-wrk] [--json]
+#include "bench_cli.hpp"
 #include "http_client.hpp"
 #include "scoring.hpp"
 
@@ -121,26 +122,14 @@ double run_wrk(int port, size_t concurrency, int seconds) {
     }
     f << "wrk.method = \"POST\"\nwrk.body = \"" << escaped << "\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
   }
-  std::string cmd = "wrk -t2 -c" + std::to_string(concurrency) + " -d" + std::to_string(seconds) + "s -s " + script +
-                    " http://127.0.0.1:" + std::to_string(port) + "/v1/completions 2>&1";
-  double rps = 0;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char line[512];
-    while (fgets(line, sizeof line, p))
-      if (std::strncmp(line, "Requests/sec:", 13) == 0) rps = std::atof(line + 13);
-    pclose(p);
-  }
-  std::remove(script.c_str());
-  rmdir(dir);
-  return rps;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  return evald::bench::run_wrk_script("-t2 -c" + std::to_string(concurrency) + " -d" + std::to_string(seconds) + "s http://127.0.0.1:" +
+                                          std::to_string(port) + "/v1/completions",
+                                      dir, script);
 }
 
 }  // namespace
+
+using evald::bench::median;
 
 int main(int argc, char** argv) {
   size_t requests = 200000, concurrency = 64, server_threads = 1;

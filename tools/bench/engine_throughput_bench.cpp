@@ -28,11 +28,6 @@ using namespace evald::bench;
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 // The requests the runner sends for suite (paths from the server's root).
 std::vector<HttpRequest> plugin_requests(const Suite& s, const Endpoint& ep, const std::string& model, bool logprobs, const TokenCounter& counter) {
   std::vector<HttpRequest> out;
@@ -78,18 +73,9 @@ double run_wrk(const Endpoint& ep, const std::vector<HttpRequest>& reqs, size_t 
     f << "}\nlocal i = 0\nrequest = function()\n  i = i % #reqs + 1\n"
          "  return wrk.format(\"POST\", reqs[i][1], {[\"Content-Type\"] = \"application/json\"}, reqs[i][2])\nend\n";
   }
-  std::string cmd = "wrk -t2 -c" + std::to_string(concurrency) + " -d" + std::to_string(seconds) + "s --timeout 60s -s " + script + " http://" +
-                    ep.host + ":" + std::to_string(ep.port) + "/ 2>&1";
-  double rps = 0;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char line[512];
-    while (fgets(line, sizeof line, p))
-      if (std::strncmp(line, "Requests/sec:", 13) == 0) rps = std::atof(line + 13);
-    pclose(p);
-  }
-  std::remove(script.c_str());
-  rmdir(dir);
-  return rps;
+  return run_wrk_script("-t2 -c" + std::to_string(concurrency) + " -d" + std::to_string(seconds) + "s --timeout 60s http://" + ep.host + ":" +
+                            std::to_string(ep.port) + "/",
+                        dir, script);
 }
 
 }  // namespace
