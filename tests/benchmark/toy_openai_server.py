@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """A deterministic OpenAI-compatible server for the benchmark plugin's tests (stdlib only).
 
+A test double, kept for what no real engine can be scripted to do: faults (429, 5xx, bodies
+that are not JSON or too large, slow answers, closed connections), degenerate answers (flat
+logprobs), and a model that knows a chosen share of the items, so accuracies, caching and
+resume can be checked against numbers known in advance. Its echo spells tokens its own way;
+how real servers' echoes are read is tested on real llama.cpp (engine_test.cpp).
+
 Toy model: it reads the item files of the suites it is given and "knows" an item when
 sha256(item id) falls in the first --know fraction; a known item is answered right, an
 unknown multiple-choice item always gets "A" (a position bias, so option rotation exposes it)

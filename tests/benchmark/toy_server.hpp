@@ -1,5 +1,6 @@
-// Starts tests/benchmark/toy_openai_server.py (scripted faults) on a free localhost port for
-// one test and stops it afterwards; plus small helpers shared by the benchmark tests.
+// Starts tests/benchmark/toy_openai_server.py (a test double for scripted faults, degenerate
+// answers and known accuracies) on a free localhost port for one test and stops it
+// afterwards; plus small helpers shared by the benchmark tests.
 #pragma once
 
 #include "records.hpp"
