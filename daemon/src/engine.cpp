@@ -526,8 +526,20 @@ struct Engine::Broker {
   size_t abandoned = 0;  // worker threads stuck in plugin code at shutdown
   Clock::time_point drain_deadline;
   bool quit = false;
-  std::string store_error;
   Clock::time_point paused_until{};
+
+  // The last store write error ("" while writes succeed); set by the broker thread, read by
+  // the control thread's run status.
+  mutable std::mutex store_error_mu;
+  std::string store_error;  // guarded by store_error_mu
+  void set_store_error(std::string e) {
+    std::lock_guard lk(store_error_mu);
+    store_error = std::move(e);
+  }
+  std::string last_store_error() const {
+    std::lock_guard lk(store_error_mu);
+    return store_error;
+  }
 
   mutable std::mutex progress_mu;
   std::map<std::string, std::pair<double, double>> progress;  // run/stage/unit -> done,total
@@ -1332,13 +1344,13 @@ struct Engine::Broker {
     batch.clear();
     audit_pending.clear();
     if (st) {
-      store_error.clear();
+      set_store_error("");
       for (auto& id : finished_runs) finish_run(id);
       finished_runs.clear();
       return true;
     }
-    store_error = st.message();
-    spdlog::error("{}; pausing dispatch for 5 s, then reloading runs from the store", store_error);
+    set_store_error(st.message());
+    spdlog::error("{}; pausing dispatch for 5 s, then reloading runs from the store", st.message());
     finished_runs.clear();
     for (auto& [_, w] : workers)
       if (!w->inflight.empty()) w->cancel_serial = w->inflight.front().serial;
@@ -1515,7 +1527,7 @@ struct Engine::Broker {
     }
 
     // The run record, its first jobs and the audit entry land in one write.
-    if (!flush()) return Status::error("store unavailable: " + store_error);
+    if (!flush()) return Status::error("store unavailable: " + last_store_error());
     batch.put(Family::Meta, std::string_view("next_run"), std::string_view(std::to_string(n + 1)));
     auto run = make_run(id, record, req.pipeline);
     batch.put(Family::Runs, id, run->record);
@@ -1561,6 +1573,8 @@ Engine::~Engine() {
   if (stuck) (void)zmq_.release();
   zmq_.reset();
 }
+
+Engine::Broker* Engine::live_broker() const { return running_ ? broker_.get() : nullptr; }
 
 Status Engine::start() {
   if (running_) return Status::error("engine already started");
@@ -1632,9 +1646,9 @@ Result<Value> Engine::run_status(const std::string& run_id) const {
     counters[id] = c;
   }
   std::map<std::string, std::pair<double, double>> prog;
-  if (broker_) {
-    std::lock_guard lock(broker_->progress_mu);
-    prog = broker_->progress;
+  if (Broker* b = live_broker()) {
+    std::lock_guard lock(b->progress_mu);
+    prog = b->progress;
   }
   Array jobs;
   auto st = store_.scan(Family::Jobs, run_id + "/", [&](std::string_view key, std::string_view raw) {
@@ -1666,7 +1680,7 @@ Result<Value> Engine::run_status(const std::string& run_id) const {
   }
   out.set("stage_counters", std::move(stages));
   out.set("jobs", std::move(jobs));
-  if (broker_ && !broker_->store_error.empty()) out.set("store_error", broker_->store_error);
+  if (std::string e = live_broker() ? live_broker()->last_store_error() : ""; !e.empty()) out.set("store_error", e);
   return out;
 }
 

@@ -90,6 +90,10 @@ class Engine {
   struct Broker;  // implementation, in engine.cpp
 
  private:
+  // The broker, for other threads (the control API): null until start() has published it
+  // (running_ is set after broker_) and once its thread has ended.
+  Broker* live_broker() const;
+
   Store& store_;
   AuditLog& audit_;
   const PluginRegistry& plugins_;
