@@ -502,13 +502,6 @@ bool is_space_cp(uint32_t cp) {
 
 }  // namespace
 
-size_t code_points(std::string_view s) {
-  size_t n = 0;
-  for (char c : s)
-    if ((uint8_t(c) & 0xC0) != 0x80) ++n;
-  return n;
-}
-
 std::string normalise(std::string_view in, const std::vector<std::string>& rules) {
   std::string s(in);
   for (auto& r : rules) {

@@ -94,9 +94,6 @@ int extract_letter(std::string_view response, size_t n_choices);
 // compared (the normalised first line).
 bool grade_text(const Suite& suite, const Item& item, std::string_view response, std::string* extracted);
 
-// Number of Unicode code points in UTF-8 text (OpenAI-style text offsets count these).
-size_t code_points(std::string_view utf8);
-
 // One score of an lm-evaluation-harness results file.
 struct HarnessScore {
   std::string task;
