@@ -157,6 +157,8 @@ TEST(BenchmarkEngineCounts, TokenizeAndEchoOfTheContextAgree) {
   ASSERT_TRUE(by_echo) << by_echo.error();
   EXPECT_NE(by_echo->find("loglikelihood")->get_string("context_tokens").find("echo of the context"), std::string::npos);
   EXPECT_NE(by_tokenize->find("loglikelihood")->get_string("context_tokens").find("/tokenize"), std::string::npos);
+  EXPECT_EQ(by_echo->find("loglikelihood")->get_string("context_tokens_by"), "echo");
+  EXPECT_EQ(by_tokenize->find("loglikelihood")->get_string("context_tokens_by"), "llama.cpp");
   auto& a = by_tokenize->find("records")->as_array();
   auto& b = by_echo->find("records")->as_array();
   ASSERT_EQ(a.size(), b.size());

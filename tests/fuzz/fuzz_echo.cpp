@@ -22,15 +22,6 @@
 
 namespace bench = evald::bench;
 
-#define ECHO_CHECK(cond, ...)                                                           \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: ECHO_CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                                \
-      std::fprintf(stderr, "\n");                                                       \
-      __builtin_trap();                                                                 \
-    }                                                                                   \
-  } while (0)
 
 namespace {
 
@@ -38,9 +29,9 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; 
 
 void check_split(std::string_view context) {
   size_t n = bench::context_split(context);
-  ECHO_CHECK(n <= context.size(), "context_split gave %zu of %zu bytes", n, context.size());
-  ECHO_CHECK(n == 0 || !is_space(context[n - 1]), "context_split kept trailing whitespace at %zu", n - 1);
-  for (size_t k = n; k < context.size(); ++k) ECHO_CHECK(is_space(context[k]), "context_split dropped a non-space at %zu", k);
+  FUZZ_CHECK(n <= context.size(), "context_split gave %zu of %zu bytes", n, context.size());
+  FUZZ_CHECK(n == 0 || !is_space(context[n - 1]), "context_split kept trailing whitespace at %zu", n - 1);
+  for (size_t k = n; k < context.size(); ++k) FUZZ_CHECK(is_space(context[k]), "context_split dropped a non-space at %zu", k);
 }
 
 void check_scores(const std::vector<bench::EchoToken>& tokens, const bench::EchoAlignment& a, std::string_view prompt) {
@@ -52,12 +43,12 @@ void check_scores(const std::vector<bench::EchoToken>& tokens, const bench::Echo
     const size_t context_bytes = bench::context_split(context);
     auto s = bench::score_continuation(tokens, a, ct, context_bytes);
     if (!s) {
-      ECHO_CHECK(!s.error().empty(), "score_continuation(%zu of %zu) failed without a message", ct, pt);
+      FUZZ_CHECK(!s.error().empty(), "score_continuation(%zu of %zu) failed without a message", ct, pt);
       continue;
     }
-    ECHO_CHECK(ct >= 1 && ct < pt, "score_continuation accepted context_tokens %zu of %zu prompt tokens", ct, pt);
-    ECHO_CHECK(s->tokens == pt - ct, "score_continuation(%zu of %zu) summed %zu tokens", ct, pt, s->tokens);
-    ECHO_CHECK(s->texts.size() == s->tokens, "score_continuation(%zu of %zu): %zu texts for %zu tokens", ct, pt, s->texts.size(), s->tokens);
+    FUZZ_CHECK(ct >= 1 && ct < pt, "score_continuation accepted context_tokens %zu of %zu prompt tokens", ct, pt);
+    FUZZ_CHECK(s->tokens == pt - ct, "score_continuation(%zu of %zu) summed %zu tokens", ct, pt, s->tokens);
+    FUZZ_CHECK(s->texts.size() == s->tokens, "score_continuation(%zu of %zu): %zu texts for %zu tokens", ct, pt, s->texts.size(), s->tokens);
   }
 }
 
@@ -72,37 +63,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   for (std::string_view j : {input, body}) {
     auto n = bench::token_count_from_json(j);
-    if (!n) ECHO_CHECK(!n.error().empty(), "token_count_from_json failed without a message");
+    if (!n) FUZZ_CHECK(!n.error().empty(), "token_count_from_json failed without a message");
   }
   check_split(prompt);
 
   auto r = bench::read_echo_reply(body, prompt);
   if (!r) {
-    ECHO_CHECK(!r.error().empty(), "read_echo_reply failed without a message");
+    FUZZ_CHECK(!r.error().empty(), "read_echo_reply failed without a message");
     return 0;
   }
   if (!r->no_logprobs.empty()) {
-    ECHO_CHECK(r->tokens.empty(), "an answer without prompt logprobs (%s) has %zu tokens", r->no_logprobs.c_str(), r->tokens.size());
+    FUZZ_CHECK(r->tokens.empty(), "an answer without prompt logprobs (%s) has %zu tokens", r->no_logprobs.c_str(), r->tokens.size());
     return 0;
   }
   if (r->tokens.empty()) return 0;
 
   auto a = bench::align_echo(r->tokens, prompt);
   if (!a) {
-    ECHO_CHECK(!a.error().empty(), "align_echo failed without a message");
+    FUZZ_CHECK(!a.error().empty(), "align_echo failed without a message");
     return 0;
   }
   const size_t pt = a->prompt_tokens;
-  ECHO_CHECK(pt <= r->tokens.size(), "%zu prompt tokens of %zu echoed", pt, r->tokens.size());
-  ECHO_CHECK(a->end.size() == pt && a->exact.size() == pt, "%zu ends and %zu exact flags for %zu prompt tokens", a->end.size(),
+  FUZZ_CHECK(pt <= r->tokens.size(), "%zu prompt tokens of %zu echoed", pt, r->tokens.size());
+  FUZZ_CHECK(a->end.size() == pt && a->exact.size() == pt, "%zu ends and %zu exact flags for %zu prompt tokens", a->end.size(),
              a->exact.size(), pt);
   for (size_t k = 0; k < pt; ++k) {
-    ECHO_CHECK(a->end[k] <= prompt.size(), "token %zu ends at %zu of a %zu-byte prompt", k, a->end[k], prompt.size());
-    ECHO_CHECK(k == 0 || a->end[k - 1] <= a->end[k], "token %zu ends at %zu, before token %zu's %zu", k, a->end[k], k - 1, a->end[k - 1]);
+    FUZZ_CHECK(a->end[k] <= prompt.size(), "token %zu ends at %zu of a %zu-byte prompt", k, a->end[k], prompt.size());
+    FUZZ_CHECK(k == 0 || a->end[k - 1] <= a->end[k], "token %zu ends at %zu, before token %zu's %zu", k, a->end[k], k - 1, a->end[k - 1]);
   }
   if (!prompt.empty() && pt > 0)
-    ECHO_CHECK(a->end.back() == prompt.size(), "the prompt tokens end at %zu of %zu bytes", a->end.back(), prompt.size());
-  if (pt > 0) ECHO_CHECK(a->exact.back(), "the last prompt token (%zu) is not exact", pt - 1);
+    FUZZ_CHECK(a->end.back() == prompt.size(), "the prompt tokens end at %zu of %zu bytes", a->end.back(), prompt.size());
+  if (pt > 0) FUZZ_CHECK(a->exact.back(), "the last prompt token (%zu) is not exact", pt - 1);
   check_scores(r->tokens, *a, prompt);
 
   // An echo request with max_tokens > 0 (config logprob_max_tokens) gets generated tokens
@@ -112,8 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto more = r->tokens;
     more.push_back({"!", std::nullopt, -1.0});
     auto b = bench::align_echo(more, prompt);
-    ECHO_CHECK(bool(b), "a generated token after the prompt breaks the alignment: %s", b ? "" : b.error().c_str());
-    ECHO_CHECK(b->prompt_tokens == pt && b->end == a->end && b->exact == a->exact,
+    FUZZ_CHECK(bool(b), "a generated token after the prompt breaks the alignment: %s", b ? "" : b.error().c_str());
+    FUZZ_CHECK(b->prompt_tokens == pt && b->end == a->end && b->exact == a->exact,
                "a generated token after the prompt changes the alignment (%zu prompt tokens, then %zu)", pt, b->prompt_tokens);
   }
   return 0;

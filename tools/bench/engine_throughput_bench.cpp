@@ -129,9 +129,7 @@ int main(int argc, char** argv) {
     auto* tp = res->find("throughput");
     items_s.push_back(tp->get_double("items_per_s"));
     reqs_s.push_back(double(tp->get_int("requests")) / tp->get_double("wall_s"));
-    if (auto* ll = res->find("loglikelihood"); ll && ll->get_string("context_tokens").find("llama.cpp") != std::string::npos) counter_shape = "llama.cpp";
-    else if (ll && ll->get_string("context_tokens").find("vLLM") != std::string::npos) counter_shape = "vllm";
-    else if (ll && ll->get_string("context_tokens").find("TGI") != std::string::npos) counter_shape = "tgi";
+    if (auto* ll = res->find("loglikelihood")) counter_shape = ll->get_string("context_tokens_by");
     if (!json) std::fprintf(stderr, "plugin run %d: %.2f items/s, %.2f requests/s\n", r + 1, items_s.back(), reqs_s.back());
   }
   auto reqs = plugin_requests(*suite, *ep, model, scoring == "logprobs", TokenCounter{counter_shape});

@@ -90,7 +90,7 @@ Options parse(int argc, char** argv) {
 }
 
 // token text -> logprob of the first generated position, from either answer shape.
-Result<std::vector<std::pair<EchoToken, double>>> first_top_logprobs(const std::string& body) {
+Result<std::vector<EchoToken>> first_top_logprobs(const std::string& body) {
   text::Json j;
   text::JsonError e;
   if (!text::parse_json(body, &j, &e)) return Status::error("answer is not JSON (byte " + std::to_string(e.offset) + ")");
@@ -98,14 +98,14 @@ Result<std::vector<std::pair<EchoToken, double>>> first_top_logprobs(const std::
   if (!ch || !ch->is_array() || ch->items().empty()) return Status::error("answer has no choices[0]");
   auto* lp = ch->items()[0].find("logprobs");
   if (!lp || !lp->is_object()) return Status::error("answer has no logprobs for the generated token");
-  std::vector<std::pair<EchoToken, double>> out;
+  std::vector<EchoToken> out;
   if (auto* content = lp->find("content"); content && content->is_array() && !content->items().empty()) {
     auto* top = content->items()[0].find("top_logprobs");
     if (top && top->is_array())
       for (auto& t : top->items()) {
         auto* tok = t.find("token");
         auto* l = t.find("logprob");
-        if (tok && tok->is_string() && l && l->is_number()) out.push_back({{tok->str(), std::nullopt, l->as_double()}, l->as_double()});
+        if (tok && tok->is_string() && l && l->is_number()) out.push_back({tok->str(), std::nullopt, l->as_double()});
       }
     return out;
   }
@@ -113,7 +113,7 @@ Result<std::vector<std::pair<EchoToken, double>>> first_top_logprobs(const std::
   if (!tops || !tops->is_array() || tops->items().empty() || !tops->items()[0].is_object())
     return Status::error("answer has no top_logprobs for the generated token");
   for (auto& [k, v] : tops->items()[0].members())
-    if (v.is_number()) out.push_back({{k, std::nullopt, v.as_double()}, v.as_double()});
+    if (v.is_number()) out.push_back({k, std::nullopt, v.as_double()});
   return out;
 }
 
@@ -139,15 +139,15 @@ void check_item(HttpClient& client, const Options& o, const Suite& s, const Valu
   b.set("logprobs", int64_t(o.top));
   HttpOutcome out;
   client.run({HttpRequest{"/completions", to_json(b)}}, [&](size_t, HttpOutcome r) { out = std::move(r); });
-  auto top = out.ok() ? first_top_logprobs(out.body) : Result<std::vector<std::pair<EchoToken, double>>>(Status::error(out.error));
+  auto top = out.ok() ? first_top_logprobs(out.body) : Result<std::vector<EchoToken>>(Status::error(out.error));
   for (auto& ch : rec.find("choices_scored")->as_array()) {
     Row r{s.key(), item->id, ch.get_string("choice"), ch.get_string("continuation"), "", ch.get_double("logprob"), ch.get_int("tokens"), std::nullopt};
     if (!top) r.note = "no independent reading: " + top.error();
     else if (r.tokens != 1) r.note = "continuation is " + std::to_string(r.tokens) + " tokens; the generation path reads one";
     else if (ch.get_string("boundary") != "clean") r.note = "boundary merged with the context";
     else {
-      for (auto& [tok, lp] : *top)
-        if (token_reads_as(tok, r.continuation)) r.independent = lp;
+      for (auto& tok : *top)
+        if (token_reads_as(tok, r.continuation)) r.independent = tok.logprob;
       if (!r.independent) r.note = "not among the top " + std::to_string(o.top);
     }
     rows->push_back(std::move(r));

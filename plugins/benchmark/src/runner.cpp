@@ -365,12 +365,16 @@ Result<Value> throughput_of(KvStore& kv, const std::string& key, size_t units_ru
     throughput.set("concurrency_note", "items (rotations count as items) per wall second of this job's requests");
     if (auto st = kv.put(key, msgpack::encode(throughput)); !st) return st;
     throughput.set("measured", "this run");
-  } else if (auto got = kv.get(key); got && msgpack::decode(*got)) {
-    throughput = *msgpack::decode(*got);
-    throughput.set("measured", "an earlier run (every item was stored)");
-  } else {
-    throughput.set("measured", "none");
+    return throughput;
   }
+  auto stored = kv.get(key);
+  auto earlier = stored ? msgpack::decode(*stored) : Result<Value>(Status::error("none"));
+  if (!earlier) {
+    throughput.set("measured", "none");
+    return throughput;
+  }
+  throughput = std::move(*earlier);
+  throughput.set("measured", "an earlier run (every item was stored)");
   return throughput;
 }
 
@@ -388,6 +392,7 @@ Value loglikelihood_summary(const Method& method, const std::vector<Value>& reco
     merged += any;
   }
   ll.set("context_tokens", method.counter.describe());
+  ll.set("context_tokens_by", method.counter.shape);
   ll.set("boundary_rule", kBoundaryRule);
   ll.set("units_with_merged_boundary", merged);
   ll.set("echo_conventions", Array(conventions.begin(), conventions.end()));
