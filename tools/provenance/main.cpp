@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -22,9 +23,11 @@ namespace {
 const char* kUsage = R"(Usage: evald-provenance COMMAND [options]
 
 Commands:
-  add --library DIR --name NAME [--revision REV] [--no-hash] MODEL
+  add --library DIR --name NAME [--revision REV] [--no-hash] [--independent] MODEL
         Fingerprint an open model (a directory or weight file) and store it in the library
         (created when missing). The fingerprint carries NAME, REV and the sha256 of the files.
+        --independent stores a model known to be unrelated to every reference: never a
+        source, its effects form the empirical null a "derived" verdict must exceed.
   list --library DIR            The library's fingerprints.
   remove --library DIR KEY      Remove NAME@REV (or NAME) from the library.
   export --library DIR KEY FILE Write one fingerprint record (msgpack) to FILE, to share it.
@@ -43,6 +46,9 @@ Options (scan, trajectory):
   --screen G           Gram similarity below which units are not matched by content (0.1)
   --seed S             permutation seed (1)
   --rule REGEX=COMP    extra component rule (COMP: llm, embeddings, vision, other); repeatable
+  --max-unassigned-share S
+                       share of the parameters that may lie in tensors placed in no component
+                       before the gate is inconclusive (0.05)
   --brief              leave per-tensor evidence out of --json output
 Common:
   --threads N          worker threads (2)
@@ -51,15 +57,16 @@ Common:
   -h, --help           this text
 
 Exit status: 0 pass (or success), 1 gate failed (a component derives from a reference, or the
-trajectory is inconsistent), 3 inconclusive (malformed input or unanalysable weights), 2 usage
-or library error.
+trajectory is inconsistent), 3 inconclusive (malformed input, unanalysable weights, or parts of
+the model not judged), 2 usage or library error (also: scan or trajectory with a library that
+holds no reference model).
 )";
 
 struct Args {
   std::string cmd, library, name, revision;
   std::vector<std::string> positional;
   evald::Value config = evald::Value(evald::Map{});
-  bool json = false, quiet = false, hash = true, brief = false;
+  bool json = false, quiet = false, hash = true, brief = false, independent = false;
   unsigned threads = 2;
 };
 
@@ -112,8 +119,11 @@ int main(int argc, char** argv) {
       a.hash = false;
     } else if (s == "--brief") {
       a.brief = true;
+    } else if (s == "--independent") {
+      a.independent = true;
     } else if (s == "--library" || s == "--name" || s == "--revision" || s == "--alpha" || s == "--min-effect" ||
-               s == "--permutations" || s == "--screen" || s == "--seed" || s == "--rule" || s == "--threads") {
+               s == "--permutations" || s == "--screen" || s == "--seed" || s == "--rule" || s == "--threads" ||
+               s == "--max-unassigned-share") {
       const char* v = need(s.c_str());
       if (!v) return usage_error(s + " needs a value");
       std::string val = v;
@@ -223,6 +233,7 @@ int main(int argc, char** argv) {
     cr.add(opt.rules);
     if (!a.quiet) std::fprintf(stderr, "fingerprinting %s (%s, %zu tensors)\n", a.positional[0].c_str(), m.weights.format.c_str(), m.weights.tensors.size());
     Fingerprint f = fingerprint_model(m, cr, a.name, a.revision, a.threads, a.hash, progress);
+    if (a.independent) f.kind = "independent";
     if (auto s = (*lib)->put(f); !s) {
       std::cerr << "evald-provenance: " << s.message() << "\n";
       return 2;
@@ -230,12 +241,13 @@ int main(int argc, char** argv) {
     if (a.json) {
       evald::Value v;
       v.set("key", library_key(f));
+      v.set("kind", f.kind);
       v.set("source_hash", f.source_hash);
       v.set("tensors", uint64_t(f.tensors.size()));
       v.set("bytes", f.total_bytes);
       std::cout << evald::to_json(v) << "\n";
     } else {
-      std::printf("added %s: %zu tensors, %llu bytes, sha256 %s\n", library_key(f).c_str(), f.tensors.size(),
+      std::printf("added %s%s: %zu tensors, %llu bytes, sha256 %s\n", library_key(f).c_str(), a.independent ? " (known independent)" : "", f.tensors.size(),
                   static_cast<unsigned long long>(f.total_bytes), f.source_hash.empty() ? "(not computed)" : f.source_hash.c_str());
     }
     return 0;
@@ -287,17 +299,24 @@ int main(int argc, char** argv) {
     for (const Fingerprint& f : *fps) {
       evald::Value v;
       v.set("key", library_key(f));
+      v.set("kind", f.kind);
       v.set("source_hash", f.source_hash);
       v.set("format", f.format);
       v.set("tensors", uint64_t(f.tensors.size()));
       v.set("bytes", f.total_bytes);
       arr.push_back(v);
       if (!a.json)
-        std::printf("%-32s %-12s %5zu tensors %12llu bytes  sha256 %s\n", library_key(f).c_str(), f.format.c_str(), f.tensors.size(),
+        std::printf("%-32s %-11s %-12s %5zu tensors %12llu bytes  sha256 %s\n", library_key(f).c_str(), f.kind.c_str(), f.format.c_str(), f.tensors.size(),
                     static_cast<unsigned long long>(f.total_bytes), f.source_hash.c_str());
     }
     if (a.json) std::cout << evald::to_json(arr) << "\n";
     return 0;
+  }
+  if ((a.cmd == "scan" || a.cmd == "trajectory") &&
+      std::none_of(fps->begin(), fps->end(), [](const Fingerprint& f) { return f.kind == "reference"; })) {
+    std::cerr << "evald-provenance: the library " << a.library << " holds no reference model (" << fps->size()
+              << " known-independent): nothing to compare with; add one with evald-provenance add\n";
+    return 2;
   }
   evald::Value report;
   if (a.cmd == "scan") {

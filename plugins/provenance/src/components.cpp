@@ -1,6 +1,7 @@
 #include "components.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace evald::prov {
 
@@ -50,6 +51,7 @@ void canonical(const std::string& local, TensorRole* r) {
       if (base == n) {
         r->role = std::string(a.canon) + suffix;
         r->units = a.units;
+        r->known = true;
         return;
       }
   r->role = local;
@@ -87,21 +89,26 @@ TensorRole ComponentRules::classify(const std::string& name) const {
       r.component = comp;
       break;
     }
+  if (r.component != "other") r.by = "rule";
   if (r.component == "other") {
     if (projector || std::regex_search(name, kVision)) r.component = "vision";
     else if (std::regex_search(name, kEmbed) || std::regex_search(name, kHead)) r.component = "embeddings";
     else if (r.layer >= 0 || std::regex_search(name, kFinalNorm)) r.component = "llm";
+    if (r.component != "other") r.by = "name";
   }
   if (std::regex_search(name, kEmbed)) {
     r.role = "embed";
     r.units = TensorRole::Units::Rows;
+    r.known = true;
   } else if (std::regex_search(name, kHead)) {
     r.role = "head";
     r.units = TensorRole::Units::Rows;
+    r.known = true;
   } else if (r.layer >= 0) {
     canonical(local, &r);
   } else if (r.component == "llm" && std::regex_search(name, m, kFinalNorm)) {
     r.role = "norm.final." + m[3].str();
+    r.known = true;
   } else {
     // Outside blocks (vision stems, projectors, unknown): the name after the component's
     // wrapper prefix, so the same tensor matches across LLaVA-style and bare layouts.
@@ -111,6 +118,92 @@ TensorRole ComponentRules::classify(const std::string& name) const {
   }
   if (projector) r.role = "projector:" + r.role;
   return r;
+}
+
+std::string shape_class(uint64_t rows, uint64_t cols, uint64_t width) {
+  if (width == 0) return {};
+  if (rows == width && cols == width) return "square";
+  if (cols == width) return "in";
+  if (rows == width) return "out";
+  return {};
+}
+
+namespace {
+
+uint64_t view_rows(const std::vector<uint64_t>& s) { return s.empty() ? 1 : s[0]; }
+uint64_t view_cols(const std::vector<uint64_t>& s) {
+  uint64_t c = 1;
+  for (size_t i = 1; i < s.size(); ++i) c *= s[i];
+  return c;
+}
+
+// The dimension shared by the most 2-D non-vision tensors (ties: the larger): in a transformer
+// every projection reads or writes the residual stream, so d is in nearly all of them.
+uint64_t width_from_shapes(const std::vector<TensorShape>& ts, const std::vector<TensorRole>& roles) {
+  for (size_t i = 0; i < ts.size(); ++i)
+    if ((roles[i].role == "embed" || roles[i].role == "head") && ts[i].shape.size() == 2) return ts[i].shape[1];
+  std::map<uint64_t, size_t> count;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (ts[i].shape.size() != 2 || roles[i].component == "vision") continue;
+    uint64_t a = ts[i].shape[0], b = ts[i].shape[1];
+    ++count[a];
+    if (b != a) ++count[b];
+  }
+  uint64_t best = 0;
+  size_t n = 0;
+  for (const auto& [v, c] : count)
+    if (c >= n && v > 1) best = v, n = c;
+  return n >= 2 ? best : 0;
+}
+
+const std::regex kNumbered(R"((^|[._])(\d{1,6})([._]|$))");
+
+}  // namespace
+
+Layout assign_roles(const std::vector<TensorShape>& ts, const ComponentRules& rules) {
+  Layout out;
+  out.roles.reserve(ts.size());
+  for (const TensorShape& t : ts) out.roles.push_back(rules.classify(t.name));
+  out.width = width_from_shapes(ts, out.roles);
+  const uint64_t d = out.width;
+  // Token matrices (embedding, output head) are the one or two n x d matrices of their n outside
+  // the layer groups; more of one shape are something else.
+  std::map<uint64_t, int> outside_in;
+  auto numbered = [&](size_t i) {
+    std::smatch m;
+    return out.roles[i].layer >= 0 || std::regex_search(ts[i].name, m, kNumbered);
+  };
+  for (size_t i = 0; i < ts.size(); ++i)
+    if (ts[i].shape.size() == 2 && !numbered(i) && shape_class(ts[i].shape[0], ts[i].shape[1], d) == "in") ++outside_in[ts[i].shape[0]];
+  for (size_t i = 0; i < ts.size(); ++i) {
+    TensorRole& r = out.roles[i];
+    const auto& shape = ts[i].shape;
+    uint64_t rows = view_rows(shape), cols = view_cols(shape);
+    if (r.component == "llm" || r.component == "embeddings") r.shape_class = shape.size() >= 2 ? shape_class(rows, cols, d) : "";
+    if (r.by == "rule" || r.component == "vision") continue;
+    if (r.component == "llm" && r.known) continue;
+    if (r.component == "embeddings") continue;
+    // Unplaced by names, or an llm tensor whose local name is unknown (an MoE expert, say).
+    if (r.layer < 0) {
+      std::smatch m;
+      if (std::regex_search(ts[i].name, m, kNumbered)) r.layer = std::stoi(m[2].str());
+    }
+    std::string cls = shape.size() == 2 ? shape_class(rows, cols, d) : "";
+    if (r.layer >= 0 && !cls.empty()) {
+      r.component = "llm", r.shape_class = cls, r.by = r.by.empty() ? "structure" : r.by;
+      r.units = cls == "in" ? TensorRole::Units::Rows : cls == "out" ? TensorRole::Units::Cols : TensorRole::Units::Both;
+    } else if (r.layer < 0 && cls == "in" && outside_in[rows] <= 2) {
+      r.component = "embeddings", r.shape_class = "token", r.role = "token", r.by = "structure", r.known = false;
+      r.units = TensorRole::Units::Rows;
+    } else if (shape.size() == 1 && d && shape[0] == d && r.component == "other") {
+      r.component = "llm", r.by = "structure";
+    } else if (r.component == "other") {
+      r.by.clear();
+    }
+  }
+  for (size_t i = 0; i < ts.size(); ++i)
+    if (out.roles[i].role == "embed" || out.roles[i].role == "head") out.roles[i].shape_class = "token";
+  return out;
 }
 
 }  // namespace evald::prov

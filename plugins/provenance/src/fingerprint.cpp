@@ -270,7 +270,14 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   return p;
 }
 
-std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRules& rules, uint32_t keep_units,
+Layout layout_of(const Model& m, const ComponentRules& rules) {
+  std::vector<TensorShape> shapes;
+  shapes.reserve(m.weights.tensors.size());
+  for (const Tensor& t : m.weights.tensors) shapes.push_back({t.name, t.shape});
+  return assign_roles(shapes, rules);
+}
+
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, uint32_t keep_units,
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each, const ProgressFn& progress,
                                              const std::function<bool()>& cancelled) {
@@ -289,7 +296,7 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRule
     for (size_t k; (k = next.fetch_add(1)) < order.size();) {
       if (cancelled && cancelled()) return;
       const Tensor& t = ts[order[k]];
-      TensorPrint p = fingerprint_tensor(t, rules.classify(t.name), keep_units);
+      TensorPrint p = fingerprint_tensor(t, layout.roles[order[k]], keep_units);
       if (keep) out[order[k]] = p;
       if (each) each(std::move(p));
       std::lock_guard lock(mu);
@@ -317,7 +324,9 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   f.vocab = m.vocab;
   f.tokenizer_source = m.tokenizer_source;
   f.claims = m.claims;
-  f.tensors = fingerprint_tensors(m, rules, kReferenceUnits, threads, true, {}, progress);
+  Layout layout = layout_of(m, rules);
+  f.width = layout.width;
+  f.tensors = fingerprint_tensors(m, layout, kReferenceUnits, threads, true, {}, progress);
   if (hash_files) {
     // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
     std::string all;
@@ -416,6 +425,8 @@ Value to_value(const Fingerprint& f) {
   v.set("gram_width", G);
   v.set("name", f.name);
   v.set("revision", f.revision);
+  v.set("kind", f.kind);
+  v.set("width", f.width);
   v.set("source_hash", f.source_hash);
   v.set("format", f.format);
   Value files = Value(Array{});
@@ -440,6 +451,9 @@ Value to_value(const Fingerprint& f) {
     tv.set("role", t.role.role);
     tv.set("layer", t.role.layer);
     tv.set("units", units_name(t.role.units));
+    tv.set("by", t.role.by);
+    tv.set("shape_class", t.role.shape_class);
+    tv.set("known", t.role.known);
     tv.set("dtype", t.dtype);
     Value shape = Value(Array{});
     for (uint64_t d : t.shape) shape.push_back(d);
@@ -485,8 +499,11 @@ Result<Fingerprint> fingerprint_from_value(const Value& v) {
                          ": rebuild the fingerprint with this evald-provenance");
   if (!str(v, "name", &f.name, "fingerprint") || !str(v, "revision", &f.revision, "fingerprint") ||
       !str(v, "source_hash", &f.source_hash, "fingerprint") || !str(v, "format", &f.format, "fingerprint") ||
-      !str(v, "tokenizer_source", &f.tokenizer_source, "fingerprint"))
+      !str(v, "tokenizer_source", &f.tokenizer_source, "fingerprint") || !str(v, "kind", &f.kind, "fingerprint"))
     return Status::error(r.err);
+  if (f.kind != "reference" && f.kind != "independent") return Status::error("fingerprint.kind: \"" + f.kind + "\" is neither reference nor independent");
+  if (const Value* x = r.field(v, "width", Value::Type::Int, "fingerprint")) f.width = uint64_t(x->as_int());
+  else return Status::error(r.err);
   if (const Value* x = r.field(v, "total_bytes", Value::Type::Int, "fingerprint")) f.total_bytes = uint64_t(x->as_int());
   const Value* files = r.field(v, "files", Value::Type::Array, "fingerprint");
   const Value* cfg = r.field(v, "config", Value::Type::Map, "fingerprint");
@@ -511,8 +528,11 @@ Result<Fingerprint> fingerprint_from_value(const Value& v) {
     TensorPrint t;
     std::string units;
     if (!str(tv, "name", &t.name, where) || !str(tv, "component", &t.role.component, where) || !str(tv, "role", &t.role.role, where) ||
-        !str(tv, "units", &units, where) || !str(tv, "dtype", &t.dtype, where) || !str(tv, "note", &t.note, where))
+        !str(tv, "units", &units, where) || !str(tv, "dtype", &t.dtype, where) || !str(tv, "note", &t.note, where) ||
+        !str(tv, "by", &t.role.by, where) || !str(tv, "shape_class", &t.role.shape_class, where))
       return Status::error(r.err);
+    if (const Value* kn = r.field(tv, "known", Value::Type::Bool, where)) t.role.known = kn->as_bool();
+    else return Status::error(r.err);
     t.role.units = units == "rows" ? TensorRole::Units::Rows : units == "cols" ? TensorRole::Units::Cols : TensorRole::Units::Both;
     const Value *layer = r.field(tv, "layer", Value::Type::Int, where), *rows = r.field(tv, "rows", Value::Type::Int, where),
                 *cols = r.field(tv, "cols", Value::Type::Int, where), *an = r.field(tv, "analysable", Value::Type::Bool, where),

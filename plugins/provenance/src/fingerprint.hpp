@@ -25,7 +25,7 @@ namespace evald::prov {
 // fold of them (itself a count sketch), which keeps its cost per value low.
 inline constexpr int kSketchWidth = 256;
 inline constexpr int kGramWidth = 64;
-inline constexpr int kFingerprintVersion = 1;
+inline constexpr int kFingerprintVersion = 2;
 // Units a reference keeps per tensor dimension: with 256 coordinates each, a sharp statistic.
 inline constexpr uint32_t kReferenceUnits = 64;
 // 1-D tensors (norm gains, biases) up to this length are kept whole, as weak evidence.
@@ -68,6 +68,10 @@ struct TensorPrint {
 
 struct Fingerprint {
   int version = kFingerprintVersion;
+  // "reference": an open model the gate protects; "independent": a model known to be unrelated to
+  // every reference, kept only as an empirical null for the effects (never a source).
+  std::string kind = "reference";
+  uint64_t width = 0;           // residual width found from the structure (assign_roles)
   std::string name, revision;
   std::string source_hash;      // sha256 over the weight files (see fingerprint_model)
   std::string format;
@@ -87,11 +91,14 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 // most keep_units evenly spaced units per dimension (for a reference). Thread-safe.
 TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units);
 
+// The roles of a model's tensors (assign_roles over its weight set).
+Layout layout_of(const Model& m, const ComponentRules& rules);
+
 // Fingerprints every tensor of a model on `threads` threads, calling `each` from the worker
 // threads (concurrently: it must be thread-safe) for every tensor as soon as it is done; when `keep` is true the prints are
 // also returned in name order. `progress` may be empty. When `cancelled` returns true, no further
 // tensor is started.
-std::vector<TensorPrint> fingerprint_tensors(const Model& m, const ComponentRules& rules, uint32_t keep_units,
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, uint32_t keep_units,
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each,
                                              const ProgressFn& progress = {},

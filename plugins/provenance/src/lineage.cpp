@@ -1,6 +1,7 @@
 #include "lineage.hpp"
 
 #include <algorithm>
+#include <cstdarg>
 #include <chrono>
 #include <mutex>
 #include <numeric>
@@ -257,18 +258,6 @@ double pearson(const std::vector<float>& a, const std::vector<float>& b) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
-std::string verbatim_kind(const TensorPrint& c, const TensorPrint& r) {
-  if (c.hashes.trivial || r.hashes.trivial || !c.analysable || !r.analysable) return {};
-  if (c.shape == r.shape) {
-    if (c.hashes.exact == r.hashes.exact) return "exact";
-    if (c.hashes.bf16 == r.hashes.bf16) return "bf16";
-    if (c.hashes.f16 == r.hashes.f16) return "f16";
-    if (c.hashes.rows == r.hashes.rows) return "row-permuted";
-    if (c.hashes.cols == r.hashes.cols) return "col-permuted";
-  }
-  return {};
-}
-
 uint64_t name_hash(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
@@ -276,13 +265,6 @@ uint64_t name_hash(const std::string& s) {
 }
 
 const UnitSketch* sketch_for(const TensorPrint& t, bool by_col) { return by_col ? &t.by_col : &t.by_row; }
-
-struct RefIndex {
-  const Fingerprint* fp;
-  std::string label;
-  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;  // component|role
-  std::unordered_map<const UnitSketch*, std::vector<float>> profiles;         // gram_profile of each sketch
-};
 
 }  // namespace
 
@@ -331,24 +313,391 @@ Value DecisionConfig::to_value() const {
   return v;
 }
 
+namespace {
+
+struct RefIndex {
+  const Fingerprint* fp;
+  std::string label;
+  bool independent = false;
+  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;   // component|role
+  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_class;  // class_key
+  std::unordered_map<const UnitSketch*, std::vector<float>> profiles;         // gram_profile of each sketch
+};
+
+bool token_role(const TensorRole& r) { return r.shape_class == "token"; }
+
+// Token matrices compare on their width only: a vocabulary may have been extended or pruned.
+std::string class_key(const std::string& cls, uint64_t rows, uint64_t cols) {
+  if (cls.empty()) return {};
+  return cls == "token" ? "token|" + std::to_string(cols) : cls + "|" + std::to_string(rows) + "x" + std::to_string(cols);
+}
+
+// Every 2-D reference tensor by each of its value hashes, whatever its name or role, so that a
+// renamed verbatim copy is found.
+class HashIndex {
+ public:
+  struct Hit {
+    size_t ref;
+    const TensorPrint* t;
+    std::string kind;
+  };
+  void add(size_t ref, const TensorPrint& t) {
+    if (t.hashes.trivial || !t.analysable || (t.by_row.empty() && t.by_col.empty())) return;
+    for (int k = 0; k < 5; ++k) map_[key(k, field(t.hashes, k))].push_back({ref, &t});
+  }
+  // The first verbatim match in each reference that has one.
+  std::vector<Hit> find(const TensorPrint& c) const {
+    std::vector<Hit> out;
+    if (c.hashes.trivial || !c.analysable) return out;
+    for (int k = 0; k < 5; ++k) {
+      auto it = map_.find(key(k, field(c.hashes, k)));
+      if (it == map_.end()) continue;
+      for (const auto& [ref, t] : it->second) {
+        if (t->shape != c.shape || field(t->hashes, k) != field(c.hashes, k)) continue;
+        if (std::none_of(out.begin(), out.end(), [&](const Hit& h) { return h.ref == ref; })) out.push_back({ref, t, kKinds[k]});
+      }
+    }
+    return out;
+  }
+
+ private:
+  static constexpr const char* kKinds[5] = {"exact", "bf16", "f16", "row-permuted", "col-permuted"};
+  static uint64_t field(const Hashes& h, int k) {
+    const uint64_t v[5] = {h.exact, h.bf16, h.f16, h.rows, h.cols};
+    return v[k];
+  }
+  static uint64_t key(int k, uint64_t h) { return mix64(h + uint64_t(k) * 0x9e3779b97f4a7c15ull); }
+  std::unordered_map<uint64_t, std::vector<std::pair<size_t, const TensorPrint*>>> map_;
+};
+
+std::vector<RefIndex> index_library(const std::vector<const Fingerprint*>& refs, HashIndex* hashes) {
+  std::vector<RefIndex> index;
+  for (const Fingerprint* f : refs) {
+    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), f->kind == "independent", {}, {}, {}};
+    for (const TensorPrint& t : f->tensors) {
+      ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
+      if (std::string k = class_key(t.role.shape_class, t.rows, t.cols); !k.empty() && t.role.component != "vision")
+        ri.by_class[k].push_back(&t);
+      for (const UnitSketch* sk : {&t.by_row, &t.by_col})
+        if (!sk->empty()) ri.profiles[sk] = gram_profile(sk->gram);
+      hashes->add(index.size(), t);
+    }
+    index.push_back(std::move(ri));
+  }
+  return index;
+}
+
+// The reference tensors a candidate tensor may be a copy of: those of its role when names
+// established one, else those of its shape class and dimensions (any name, any layer).
+const std::vector<const TensorPrint*>* counterparts(const RefIndex& ri, const TensorPrint& cp) {
+  if (cp.role.known || cp.role.component == "vision") {
+    auto it = ri.by_role.find(cp.role.component + "|" + cp.role.role);
+    if (it != ri.by_role.end()) return &it->second;
+  }
+  auto it = ri.by_class.find(class_key(cp.role.shape_class, cp.rows, cp.cols));
+  return it == ri.by_class.end() ? nullptr : &it->second;
+}
+
+// Reference token rows paired with the candidate's rows of the same id (vocabularies unknown).
+std::vector<std::pair<size_t, uint32_t>> id_pairs(const UnitSketch& cand, const UnitSketch& ref) {
+  std::vector<std::pair<size_t, uint32_t>> pairs;
+  if (cand.ids.size() != cand.units) return pairs;
+  for (size_t i = 0; i < ref.ids.size(); ++i)
+    if (ref.ids[i] < cand.units) pairs.emplace_back(i, ref.ids[i]);
+  return pairs;
+}
+
+// Tests one candidate tensor against its best counterpart in one reference.
+UnitTest test_units(const TensorPrint& cp, const TensorPrint& rt, bool by_col, bool content_match, const RefIndex& ri,
+                    const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg, uint64_t seed,
+                    std::string* pairing, uint32_t* compared) {
+  const UnitSketch &cs = *sketch_for(cp, by_col), &rs = *sketch_for(rt, by_col);
+  UnitTest u{};
+  *compared = uint32_t(rs.ids.size());
+  // Token matrices are judged by token identity only: text when both vocabularies are known,
+  // else id. Matching rows by content would find a residual basis shared with copied neighbours,
+  // not copied token vectors.
+  if (token_role(cp.role)) {
+    auto pairs = !cand_ids.empty() && !ri.fp->vocab.empty() ? token_pairs(cs, rs, ri.fp->vocab, cand_ids) : id_pairs(cs, rs);
+    *pairing = !cand_ids.empty() && !ri.fp->vocab.empty() ? "tokens" : "ids";
+    if (paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) *compared = uint32_t(pairs.size());
+    else u = UnitTest{0, 0, 0, 0, 1, 0}, *compared = uint32_t(pairs.size());
+    return u;
+  }
+  // Units at the same index (copies that kept their order, the most powerful test) and units
+  // matched by content (copies whose units were reordered); the better of the two is taken, its
+  // p-value doubled for the choice. Matching by content costs units x units work: it runs where
+  // the order-free Gram similarity says the tensors may be related (a permuted copy keeps it).
+  UnitTest by_index{};
+  bool indexed = paired_test(cs, rs, index_pairs(cs, rs), cfg.permutations, seed + 1, &by_index);
+  UnitTest matched = content_match || !indexed ? unit_test(cs, rs, cfg.permutations, seed) : UnitTest{};
+  if (indexed && (!content_match || by_index.p <= matched.p)) u = by_index, *pairing = "index";
+  else u = matched, *pairing = "matched";
+  if (indexed && content_match) u.p = std::min(1.0, 2 * u.p);
+  return u;
+}
+
+// What one candidate tensor contributes: per reference, its test and weak evidence.
+struct TensorOutcome {
+  std::string component;
+  std::vector<TensorTest> tests;
+  std::vector<std::vector<WeakEvidence>> weak;
+  std::vector<bool> comparable;
+};
+
+TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>& index, const HashIndex& hashes,
+                             const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg) {
+  const size_t R = index.size();
+  TensorOutcome o{cp.role.component, std::vector<TensorTest>(R), std::vector<std::vector<WeakEvidence>>(R), std::vector<bool>(R, false)};
+  std::vector<HashIndex::Hit> hits = hashes.find(cp);
+  // A tensor no rule or shape placed still counts when it is a verbatim copy of a reference tensor.
+  if (o.component == "other" && !hits.empty()) o.component = hits[0].t->role.component;
+  bool two_d = !cp.by_row.empty() || !cp.by_col.empty();
+  std::vector<double> best_gram(R, nan());
+  std::vector<const TensorPrint*> best_ref(R, nullptr);
+  std::vector<bool> best_by_col(R, false);
+  std::vector<float> cand_prof[2];  // by_row, by_col
+  for (size_t r = 0; r < R; ++r) {
+    TensorTest& tt = o.tests[r];
+    tt.tensor = cp.name, tt.role = cp.role.role, tt.layer = cp.role.layer;
+    for (const HashIndex::Hit& h : hits)
+      if (h.ref == r) tt.verbatim = h.kind, tt.ref_tensor = h.t->name, tt.ref_layer = h.t->role.layer;
+    const std::vector<const TensorPrint*>* list = counterparts(index[r], cp);
+    if (!list) continue;
+    for (const TensorPrint* rt : *list) {
+      if (!two_d) {
+        if (!cp.vec.empty() && rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
+          o.weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
+        continue;
+      }
+      for (bool by_col : {false, true}) {
+        if (by_col && token_role(cp.role)) continue;
+        const UnitSketch *cs = sketch_for(cp, by_col), *rs = sketch_for(*rt, by_col);
+        if (cs->empty() || rs->empty() || cs->length != rs->length) continue;
+        o.comparable[r] = true;
+        ++tt.choices;
+        std::vector<float>& cprof = by_col ? cand_prof[1] : cand_prof[0];
+        if (cprof.empty()) cprof = gram_profile(cs->gram);
+        double g = profile_similarity(cprof, index[r].profiles.at(rs));
+        if (std::isnan(best_gram[r]) || g > best_gram[r]) best_gram[r] = g, best_ref[r] = rt, best_by_col[r] = by_col;
+      }
+    }
+    tt.gram = best_gram[r];
+  }
+  // Unit tests: references similar enough, and always the most similar ones.
+  std::vector<size_t> order;
+  for (size_t r = 0; r < R; ++r)
+    if (best_ref[r]) order.push_back(r);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best_gram[a] > best_gram[b]; });
+  for (size_t k = 0; k < order.size(); ++k) {
+    size_t r = order[k];
+    if (k >= cfg.always_test && best_gram[r] < cfg.screen && !index[r].independent) continue;
+    TensorTest& tt = o.tests[r];
+    const TensorPrint* rt = best_ref[r];
+    uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label);
+    UnitTest u = test_units(cp, *rt, best_by_col[r], best_gram[r] >= cfg.screen, index[r], cand_ids, cfg, seed, &tt.pairing,
+                            &tt.units_compared);
+    tt.tested = true;
+    tt.effect = u.effect;
+    tt.null_mean = u.null_mean;
+    tt.null_sd = u.null_sd;
+    tt.z = u.z;
+    tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
+    tt.permutations = u.draws;
+    tt.units = best_by_col[r] ? "cols" : "rows";
+    if (tt.verbatim.empty()) tt.ref_tensor = rt->name, tt.ref_layer = rt->role.layer;
+  }
+  for (size_t r = 0; r < R; ++r)
+    if (!two_d || (!o.comparable[r] && o.tests[r].verbatim.empty())) o.tests[r].tensor.clear();
+  return o;
+}
+
+// Fisher's combination per reference, Holm's correction across the references (not across the
+// known-independent models, which are never a source).
+void combine(std::vector<ReferenceResult>& rrs, const std::vector<RefIndex>& index) {
+  std::vector<double> lps;
+  for (size_t r = 0; r < rrs.size(); ++r) {
+    ReferenceResult& rr = rrs[r];
+    rr.independent = index[r].independent;
+    std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
+      return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
+    });
+    // Tensors arrive from the scanning threads in any order; the report must not.
+    std::sort(rr.weak.begin(), rr.weak.end(), [](const WeakEvidence& a, const WeakEvidence& b) {
+      return a.tensor != b.tensor ? a.tensor < b.tensor : a.ref_tensor < b.ref_tensor;
+    });
+    std::vector<double> ps;
+    double eff = 0, gsum = 0;
+    uint32_t gn = 0;
+    for (const TensorTest& t : rr.tests) {
+      if (!t.verbatim.empty()) ++rr.verbatim;
+      if (!std::isnan(t.gram)) gsum += t.gram, ++gn;
+      if (t.tested) ps.push_back(t.p), eff += t.effect, ++rr.tested;
+    }
+    if (gn) rr.gram_mean = gsum / gn;
+    if (rr.tested) rr.effect = eff / rr.tested;
+    rr.log10_p = rr.verbatim ? -300.0 : fisher_log10(ps, &rr.chi2);
+    rr.p = std::pow(10.0, rr.log10_p);
+    if (!rr.independent) lps.push_back(rr.log10_p);
+  }
+  std::vector<double> holm = holm_log10(lps);
+  size_t k = 0;
+  for (ReferenceResult& rr : rrs) {
+    rr.log10_p_holm = rr.independent ? rr.log10_p : holm[k++];
+    rr.p_holm = std::pow(10.0, rr.log10_p_holm);
+  }
+  // The empirical null: where each reference's effect falls among the known-independent models'.
+  std::vector<double> null_effects;
+  for (const ReferenceResult& rr : rrs)
+    if (rr.independent) null_effects.push_back(std::isnan(rr.effect) ? 0.0 : rr.effect);
+  for (ReferenceResult& rr : rrs) {
+    rr.null_models = uint32_t(null_effects.size());
+    double e = std::isnan(rr.effect) ? 0.0 : rr.effect;
+    rr.null_at_or_above = uint32_t(std::count_if(null_effects.begin(), null_effects.end(), [&](double x) { return x >= e; }));
+    rr.null_max_effect = null_effects.empty() ? nan() : *std::max_element(null_effects.begin(), null_effects.end());
+  }
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[768];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// Which layers carry the evidence: one copied layer among fresh ones is named, not blurred into
+// the component's mean.
+std::vector<LayerResult> layer_results(const ReferenceResult& rr, const DecisionConfig& cfg) {
+  std::map<int, std::vector<const TensorTest*>> by_layer;
+  for (const TensorTest& t : rr.tests)
+    if (t.layer >= 0) by_layer[t.layer].push_back(&t);
+  std::vector<LayerResult> out;
+  double bonferroni = std::log10(double(std::max<size_t>(1, by_layer.size())));
+  for (const auto& [layer, tests] : by_layer) {
+    LayerResult l;
+    l.layer = layer;
+    std::vector<double> ps;
+    double eff = 0;
+    for (const TensorTest* t : tests) {
+      ++l.tensors;
+      if (!t->verbatim.empty()) ++l.verbatim;
+      if (t->tested) ps.push_back(t->p), eff += t->effect, ++l.tested;
+    }
+    if (l.tested) l.effect = eff / l.tested;
+    l.log10_p = l.verbatim ? -300.0 : std::min(0.0, fisher_log10(ps) + bonferroni);
+    l.derived = l.verbatim > 0 || (l.log10_p <= std::log10(cfg.alpha) && !std::isnan(l.effect) && l.effect >= cfg.min_effect);
+    out.push_back(l);
+  }
+  return out;
+}
+
+std::string layer_list(const std::vector<LayerResult>& ls) {
+  std::string derived;
+  size_t n = 0;
+  for (const LayerResult& l : ls)
+    if (l.derived) derived += (n++ ? ", " : "") + std::to_string(l.layer);
+  if (ls.empty()) return {};
+  if (n == ls.size()) return "; every layer (" + std::to_string(n) + ") derived";
+  return n ? "; derived layer" + std::string(n > 1 ? "s " : " ") + derived + " of " + std::to_string(ls.size()) : "; no single layer is derived on its own";
+}
+
+ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint32_t tensors, uint32_t analysable, const DecisionConfig& cfg) {
+  ComponentResult cr;
+  cr.component = comp;
+  cr.tensors = tensors;
+  cr.analysable = analysable;
+  // Statistics alone, and beyond every known-independent model: a verdict needs both.
+  auto significant = [&](const ReferenceResult& rr) {
+    return rr.verbatim > 0 || (rr.p_holm <= cfg.alpha && !std::isnan(rr.effect) && rr.effect >= cfg.min_effect);
+  };
+  auto qualifies = [&](const ReferenceResult& rr) {
+    return !rr.independent && significant(rr) && (rr.verbatim > 0 || rr.null_at_or_above == 0);
+  };
+  std::vector<size_t> order(rrs.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Best first: verbatim copies, then by p-value, then by effect; known-independent models last.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto &x = rrs[a], &y = rrs[b];
+    if (x.independent != y.independent) return !x.independent;
+    if (qualifies(x) != qualifies(y)) return qualifies(x);
+    if (x.verbatim != y.verbatim) return x.verbatim > y.verbatim;
+    if (x.log10_p_holm != y.log10_p_holm) return x.log10_p_holm < y.log10_p_holm;
+    return (std::isnan(x.effect) ? -1 : x.effect) > (std::isnan(y.effect) ? -1 : y.effect);
+  });
+  uint32_t comparable = 0;
+  size_t references = 0;
+  for (const auto& rr : rrs)
+    if (!rr.independent) comparable = std::max(comparable, rr.comparable), ++references;
+  auto calibration = [&](const ReferenceResult& b) {
+    if (b.null_models == 0) return std::string("; no known-independent model in the library, so the effect is not calibrated");
+    return fmt("; %u of %u known-independent models reach that effect (highest %.3f)", b.null_at_or_above, b.null_models,
+               std::isnan(b.null_max_effect) ? 0.0 : b.null_max_effect);
+  };
+  if (cr.tensors == 0) {
+    cr.verdict = "absent";
+    cr.reason = "the model has no tensors of this component";
+  } else if (cr.analysable == 0) {
+    cr.verdict = "inconclusive";
+    cr.reason = "no tensor of this component could be analysed (unsupported value types)";
+  } else if (references == 0) {
+    cr.verdict = "inconclusive";
+    cr.reason = "the reference library holds no reference model to compare with";
+  } else if (qualifies(rrs[order[0]])) {
+    const ReferenceResult& b = rrs[order[0]];
+    cr.verdict = "derived";
+    cr.source = b.reference;
+    cr.p_holm = b.p_holm;
+    cr.log10_p_holm = b.log10_p_holm;
+    cr.effect = b.verbatim ? 1.0 : b.effect;
+    cr.layers = layer_results(b, cfg);
+    if (b.verbatim)
+      cr.reason = fmt("%u of %u tensors are verbatim copies (value hashes match) of %s", b.verbatim, cr.tensors, b.reference.c_str());
+    else
+      cr.reason = fmt("units correspond to %s: mean matched correlation %.3f >= %.2f over %u tensors, Holm-corrected p = 10^%.1f <= %g",
+                      b.reference.c_str(), b.effect, cfg.min_effect, b.tested, b.log10_p_holm, cfg.alpha) + calibration(b);
+    cr.reason += layer_list(cr.layers);
+  } else if (comparable == 0) {
+    cr.verdict = "independent";
+    cr.reason = "no reference has tensors of this component with matching dimensions, so none can have been copied or tuned into it";
+  } else {
+    cr.verdict = "independent";
+    const ReferenceResult& b = rrs[order[0]];
+    if (significant(b))
+      cr.reason = fmt("closest reference %s: dependence is significant (Holm p = 10^%.1f, mean matched correlation %.3f) but not beyond the "
+                      "known-independent models", b.reference.c_str(), b.log10_p_holm, b.effect) + calibration(b);
+    else if (b.p_holm <= cfg.alpha)
+      cr.reason = fmt("closest reference %s: dependence is significant (Holm p = 10^%.1f) but the mean matched correlation %.3f is below %.2f: "
+                      "consistent with training against a shared or copied basis, not with inherited weights", b.reference.c_str(), b.log10_p_holm,
+                      std::isnan(b.effect) ? 0.0 : b.effect, cfg.min_effect);
+    else
+      cr.reason = fmt("no reference is significant: closest %s with Holm p = %.3g and mean matched correlation %.3f", b.reference.c_str(),
+                      b.p_holm, std::isnan(b.effect) ? 0.0 : b.effect);
+    cr.p_holm = b.p_holm;
+    cr.log10_p_holm = b.log10_p_holm;
+    cr.effect = b.effect;
+  }
+  for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
+  return cr;
+}
+
+}  // namespace
+
 ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& refs, const ComponentRules& rules,
                       const DecisionConfig& cfg, const ProgressFn& progress,
                       const std::function<bool()>& cancelled) {
   using clock = std::chrono::steady_clock;
-  std::vector<RefIndex> index;
-  for (const Fingerprint* f : refs) {
-    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), {}, {}};
-    for (const TensorPrint& t : f->tensors) {
-      ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
-      for (const UnitSketch* sk : {&t.by_row, &t.by_col})
-        if (!sk->empty()) ri.profiles[sk] = gram_profile(sk->gram);
-    }
-    index.push_back(std::move(ri));
-  }
+  HashIndex hashes;
+  std::vector<RefIndex> index = index_library(refs, &hashes);
   const size_t R = index.size();
   std::unordered_map<std::string, uint32_t> cand_ids;
   for (size_t i = 0; i < m.vocab.size(); ++i)
     if (!m.vocab[i].empty()) cand_ids.emplace(m.vocab[i], uint32_t(i));
+  Layout layout = layout_of(m, rules);
+  ScanResult out;
+  out.width = layout.width;
   // results[component][ref]
   std::map<std::string, std::vector<ReferenceResult>> per;
   std::map<std::string, std::pair<uint32_t, uint32_t>> counts;  // component -> tensors, analysable
@@ -358,217 +707,38 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   }
   std::mutex mu;
   std::atomic<int64_t> compare_ns{0};
-
   auto each = [&](TensorPrint&& cp) {
-    const std::string& comp = cp.role.component;
-    if (!per.count(comp)) return;
     auto tc = clock::now();
-    bool two_d = !cp.by_row.empty() || !cp.by_col.empty();
-    std::vector<TensorTest> tests(R);
-    std::vector<std::vector<WeakEvidence>> weak(R);
-    std::vector<double> best_gram(R, nan());
-    std::vector<const TensorPrint*> best_ref(R, nullptr);
-    std::vector<bool> best_by_col(R, false);
-    std::vector<bool> comparable(R, false);
-    std::vector<float> cand_prof[2];  // by_row, by_col
-    for (size_t r = 0; r < R; ++r) {
-      auto it = index[r].by_role.find(comp + "|" + cp.role.role);
-      if (it == index[r].by_role.end()) continue;
-      TensorTest& tt = tests[r];
-      tt.tensor = cp.name;
-      tt.role = cp.role.role;
-      tt.layer = cp.role.layer;
-      for (const TensorPrint* rt : it->second) {
-        if (!two_d) {
-          if (!cp.vec.empty() && rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
-            weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
-          continue;
-        }
-        if (std::string v = verbatim_kind(cp, *rt); !v.empty() && tt.verbatim.empty()) {
-          tt.verbatim = v;
-          tt.ref_tensor = rt->name;
-          tt.ref_layer = rt->role.layer;
-        }
-        for (bool by_col : {false, true}) {
-          const UnitSketch *cs = sketch_for(cp, by_col), *rs = sketch_for(*rt, by_col);
-          if (cs->empty() || rs->empty() || cs->length != rs->length) continue;
-          comparable[r] = true;
-          ++tt.choices;
-          std::vector<float>& cprof = by_col ? cand_prof[1] : cand_prof[0];
-          if (cprof.empty()) cprof = gram_profile(cs->gram);
-          double g = profile_similarity(cprof, index[r].profiles.at(rs));
-          if (std::isnan(best_gram[r]) || g > best_gram[r]) best_gram[r] = g, best_ref[r] = rt, best_by_col[r] = by_col;
-        }
-      }
-      tt.gram = best_gram[r];
-    }
-    // Unit tests: references similar enough, and always the most similar ones.
-    std::vector<size_t> order;
-    for (size_t r = 0; r < R; ++r)
-      if (best_ref[r]) order.push_back(r);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best_gram[a] > best_gram[b]; });
-    for (size_t k = 0; k < order.size(); ++k) {
-      size_t r = order[k];
-      if (k >= cfg.always_test && best_gram[r] < cfg.screen) continue;
-      TensorTest& tt = tests[r];
-      const TensorPrint* rt = best_ref[r];
-      bool by_col = best_by_col[r];
-      uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label);
-      // Three pairings of units. Embedding rows are tokens: with both vocabularies known, pair
-      // them by token text. Otherwise units at the same index (copies that kept their order,
-      // the most powerful test) and units matched by content (copies whose units were
-      // reordered); the better of these two is taken, its p-value doubled for the choice.
-      const UnitSketch &cs = *sketch_for(cp, by_col), &rs = *sketch_for(*rt, by_col);
-      UnitTest u{};
-      std::string pairing;
-      uint32_t compared = uint32_t(rs.ids.size());
-      if ((cp.role.role == "embed" || cp.role.role == "head") && !by_col && !cand_ids.empty()) {
-        auto pairs = token_pairs(cs, rs, index[r].fp->vocab, cand_ids);
-        if (paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) pairing = "tokens", compared = uint32_t(pairs.size());
-      }
-      if (pairing.empty()) {
-        // Matching by content costs units x units work; it runs where the order-free Gram
-        // similarity says the tensors may be related (a permuted copy keeps its Gram).
-        bool match = best_gram[r] >= cfg.screen;
-        UnitTest by_index{};
-        bool indexed = paired_test(cs, rs, index_pairs(cs, rs), cfg.permutations, seed + 1, &by_index);
-        UnitTest matched = match || !indexed ? unit_test(cs, rs, cfg.permutations, seed) : UnitTest{};
-        if (indexed && (!match || by_index.p <= matched.p)) {
-          u = by_index;
-          pairing = "index";
-        } else {
-          u = matched;
-          pairing = "matched";
-        }
-        if (indexed && match) u.p = std::min(1.0, 2 * u.p);
-      }
-      tt.tested = true;
-      tt.effect = u.effect;
-      tt.null_mean = u.null_mean;
-      tt.null_sd = u.null_sd;
-      tt.z = u.z;
-      tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
-      tt.permutations = u.draws;
-      tt.units = by_col ? "cols" : "rows";
-      tt.pairing = pairing;
-      tt.units_compared = compared;
-      if (tt.verbatim.empty()) {
-        tt.ref_tensor = rt->name;
-        tt.ref_layer = rt->role.layer;
-      }
-    }
+    TensorOutcome o = compare_tensor(cp, index, hashes, cand_ids, cfg);
     compare_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tc).count();
     std::lock_guard lock(mu);
-    auto& cnt = counts[comp];
+    out.total_params += cp.rows * cp.cols;
+    if (!per.count(o.component)) {
+      out.unassigned.push_back({cp.name, cp.rows * cp.cols});
+      return;
+    }
+    auto& cnt = counts[o.component];
     ++cnt.first;
     if (cp.analysable) ++cnt.second;
     for (size_t r = 0; r < R; ++r) {
-      ReferenceResult& rr = per[comp][r];
-      for (auto& w : weak[r]) rr.weak.push_back(std::move(w));
-      if (comparable[r]) ++rr.comparable;
-      if (!tests[r].tensor.empty() && two_d && (comparable[r] || !tests[r].verbatim.empty())) rr.tests.push_back(std::move(tests[r]));
+      ReferenceResult& rr = per[o.component][r];
+      for (auto& w : o.weak[r]) rr.weak.push_back(std::move(w));
+      if (o.comparable[r]) ++rr.comparable;
+      if (!o.tests[r].tensor.empty()) rr.tests.push_back(std::move(o.tests[r]));
     }
   };
-  ScanResult out;
   auto tf = clock::now();
-  fingerprint_tensors(m, rules, 0, cfg.threads, false, each, progress, cancelled);
+  fingerprint_tensors(m, layout, 0, cfg.threads, false, each, progress, cancelled);
   out.cancelled = cancelled && cancelled();
   out.bytes = m.weights.total_bytes;
   double total_s = std::chrono::duration<double>(clock::now() - tf).count();
   out.seconds_compare = double(compare_ns.load()) / 1e9 / std::max(1u, cfg.threads);
   out.seconds_fingerprint = std::max(0.0, total_s - out.seconds_compare);
-
+  std::sort(out.unassigned.begin(), out.unassigned.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  for (const auto& u : out.unassigned) out.unassigned_params += u.second;
   for (const char* comp : kComponents) {
-    ComponentResult cr;
-    cr.component = comp;
-    cr.tensors = counts[comp].first;
-    cr.analysable = counts[comp].second;
-    auto& rrs = per[comp];
-    std::vector<double> lps(R, 0.0);
-    for (size_t r = 0; r < R; ++r) {
-      ReferenceResult& rr = rrs[r];
-      std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
-        return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
-      });
-      // Tensors arrive from the scanning threads in any order; the report must not.
-      std::sort(rr.weak.begin(), rr.weak.end(), [](const WeakEvidence& a, const WeakEvidence& b) {
-        return a.tensor != b.tensor ? a.tensor < b.tensor : a.ref_tensor < b.ref_tensor;
-      });
-      std::vector<double> ps;
-      double eff = 0, gsum = 0;
-      uint32_t gn = 0;
-      for (const TensorTest& t : rr.tests) {
-        if (!t.verbatim.empty()) ++rr.verbatim;
-        if (!std::isnan(t.gram)) gsum += t.gram, ++gn;
-        if (t.tested) ps.push_back(t.p), eff += t.effect, ++rr.tested;
-      }
-      if (gn) rr.gram_mean = gsum / gn;
-      if (rr.tested) rr.effect = eff / rr.tested;
-      rr.log10_p = rr.verbatim ? -300.0 : fisher_log10(ps, &rr.chi2);
-      rr.p = std::pow(10.0, rr.log10_p);
-      lps[r] = rr.log10_p;
-    }
-    std::vector<double> holm = holm_log10(lps);
-    for (size_t r = 0; r < R; ++r) {
-      rrs[r].log10_p_holm = holm[r];
-      rrs[r].p_holm = std::pow(10.0, holm[r]);
-    }
-    // Best first: verbatim copies, then by effect among the significant, then by p-value.
-    std::vector<size_t> order(R);
-    std::iota(order.begin(), order.end(), 0);
-    auto qualifies = [&](const ReferenceResult& rr) {
-      return rr.verbatim > 0 || (rr.p_holm <= cfg.alpha && !std::isnan(rr.effect) && rr.effect >= cfg.min_effect);
-    };
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      const auto &x = rrs[a], &y = rrs[b];
-      if (qualifies(x) != qualifies(y)) return qualifies(x);
-      if (x.verbatim != y.verbatim) return x.verbatim > y.verbatim;
-      if (x.log10_p_holm != y.log10_p_holm) return x.log10_p_holm < y.log10_p_holm;
-      return (std::isnan(x.effect) ? -1 : x.effect) > (std::isnan(y.effect) ? -1 : y.effect);
-    });
-    uint32_t comparable = 0;
-    for (const auto& rr : rrs) comparable = std::max(comparable, rr.comparable);
-    char buf[512];
-    if (cr.tensors == 0) {
-      cr.verdict = "absent";
-      cr.reason = "the model has no tensors of this component";
-    } else if (cr.analysable == 0) {
-      cr.verdict = "inconclusive";
-      cr.reason = "no tensor of this component could be analysed (unsupported value types)";
-    } else if (R > 0 && qualifies(rrs[order[0]])) {
-      const ReferenceResult& b = rrs[order[0]];
-      cr.verdict = "derived";
-      cr.source = b.reference;
-      cr.p_holm = b.p_holm;
-      cr.log10_p_holm = b.log10_p_holm;
-      cr.effect = b.verbatim ? 1.0 : b.effect;
-      if (b.verbatim)
-        snprintf(buf, sizeof buf, "%u of %u tensors are verbatim copies (value hashes match) of %s", b.verbatim, cr.tensors, b.reference.c_str());
-      else
-        snprintf(buf, sizeof buf, "units correspond to %s: mean matched correlation %.3f >= %.2f over %u tensors, Holm-corrected p = 10^%.1f <= %g",
-                 b.reference.c_str(), b.effect, cfg.min_effect, b.tested, b.log10_p_holm, cfg.alpha);
-      cr.reason = buf;
-    } else if (comparable == 0) {
-      cr.verdict = "independent";
-      cr.reason = R == 0 ? "the reference library is empty"
-                         : "no reference has tensors of this component with matching dimensions, so none can have been copied or tuned into it";
-    } else {
-      cr.verdict = "independent";
-      const ReferenceResult& b = rrs[order[0]];
-      if (b.p_holm <= cfg.alpha)
-        snprintf(buf, sizeof buf, "closest reference %s: dependence is significant (Holm p = 10^%.1f) but the mean matched correlation %.3f is below %.2f: "
-                 "consistent with training against a shared or copied basis, not with inherited weights", b.reference.c_str(), b.log10_p_holm,
-                 std::isnan(b.effect) ? 0.0 : b.effect, cfg.min_effect);
-      else
-        snprintf(buf, sizeof buf, "no reference is significant: closest %s with Holm p = %.3g and mean matched correlation %.3f",
-                 b.reference.c_str(), b.p_holm, std::isnan(b.effect) ? 0.0 : b.effect);
-      cr.reason = buf;
-      cr.p_holm = b.p_holm;
-      cr.log10_p_holm = b.log10_p_holm;
-      cr.effect = b.effect;
-    }
-    for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
-    out.components.push_back(std::move(cr));
+    combine(per[comp], index);
+    out.components.push_back(decide(comp, std::move(per[comp]), counts[comp].first, counts[comp].second, cfg));
   }
   return out;
 }
@@ -588,10 +758,24 @@ Value to_value(const ComponentResult& c, bool detail) {
   v.set("reason", c.reason);
   v.set("tensors", uint64_t(c.tensors));
   v.set("analysable", uint64_t(c.analysable));
+  Value layers = Value(Array{});
+  for (const LayerResult& l : c.layers) {
+    Value lv;
+    lv.set("layer", l.layer);
+    lv.set("tensors", uint64_t(l.tensors));
+    lv.set("tested", uint64_t(l.tested));
+    lv.set("verbatim", uint64_t(l.verbatim));
+    lv.set("effect", num(l.effect));
+    lv.set("log10_p", l.log10_p);
+    lv.set("derived", l.derived);
+    layers.push_back(lv);
+  }
+  v.set("layers", layers);
   Value refs = Value(Array{});
   for (const ReferenceResult& r : c.references) {
     Value rv;
     rv.set("reference", r.reference);
+    rv.set("independent", r.independent);
     rv.set("tested", uint64_t(r.tested));
     rv.set("verbatim", uint64_t(r.verbatim));
     rv.set("comparable", uint64_t(r.comparable));
@@ -601,6 +785,9 @@ Value to_value(const ComponentResult& c, bool detail) {
     rv.set("log10_p_holm", r.log10_p_holm);
     rv.set("p_holm", r.p_holm);
     rv.set("effect", num(r.effect));
+    rv.set("null_models", uint64_t(r.null_models));
+    rv.set("null_at_or_above", uint64_t(r.null_at_or_above));
+    rv.set("null_max_effect", num(r.null_max_effect));
     if (detail) {
       Value tests = Value(Array{});
       for (const TensorTest& t : r.tests) {

@@ -1,23 +1,26 @@
 // Deciding lineage: a candidate model against a library of reference fingerprints, component by
 // component.
 //
-// Per tensor and reference: value hashes find verbatim copies (also cast or unit-permuted ones).
-// Otherwise the sketches' Gram matrices (independent of unit order) pick the reference tensor of
-// the same role most like it, across layers, so pruned or reordered layers still pair up; then a
-// cross-validated unit-matching test asks whether individual units (rows of an input projection,
-// columns of an output projection, embedding rows) correspond one to one: units are matched on
-// half of the sketch coordinates and the matched pairs' centred (Pearson) correlation is measured
-// on the other half, so selection cannot inflate it; units at the same index are also compared
-// directly (more power for copies that kept their unit order), and the better test is taken with
-// its p-value doubled. Its null distribution comes from random
-// re-pairings of the same units (a permutation test: exact p-values, no distributional
-// assumption); the p-value is Bonferroni-corrected for the layers it was chosen among.
-// Per component: Fisher combines the tensors' p-values, Holm corrects across the library, and the
-// verdict is "derived" only when the corrected p-value is at most alpha AND the mean matched
-// correlation (the effect) reaches min_effect; significance alone also flags weights trained
-// against a copied basis (for instance fresh blocks on frozen copied embeddings), which is not
-// inheritance of those blocks. Embedding and output-head rows are paired by token text instead
-// when both sides have a tokenizer. Norm and bias vectors are reported as weak evidence only.
+// Per tensor and reference: value hashes find verbatim copies (also cast or unit-permuted ones),
+// against every reference tensor whatever its name. Otherwise the sketches' Gram matrices
+// (independent of unit order) pick the reference tensor of the same role (or, where names do not
+// establish one, the same shape class and dimensions) most like it, across layers, so pruned or
+// reordered layers still pair up; then a cross-validated unit-matching test asks whether
+// individual units (rows of an input projection, columns of an output projection) correspond one
+// to one: units are matched on half of the sketch coordinates and the matched pairs' centred
+// (Pearson) correlation is measured on the other half, so selection cannot inflate it; units at
+// the same index are also compared directly (more power for copies that kept their unit order),
+// and the better test is taken with its p-value doubled. Token matrices (embeddings, output head)
+// are paired by token identity only: token text when both sides have a tokenizer, else id. The
+// null distribution comes from random re-pairings of the same units (a permutation test: exact
+// p-values, no distributional assumption); the p-value is Bonferroni-corrected for the
+// counterparts it was chosen among.
+// Per component: Fisher combines the tensors' p-values and Holm corrects across the references.
+// The verdict is "derived" only when the corrected p-value is at most alpha, the mean matched
+// correlation (the effect) reaches min_effect, and the effect is above that of every
+// known-independent model in the library (the empirical null); significance alone also flags
+// weights trained against a copied basis, which is not inheritance. Norm and bias vectors are
+// reported as weak evidence only.
 #pragma once
 
 #include <evald/value.hpp>
@@ -66,16 +69,29 @@ struct WeakEvidence {  // 1-D tensors
 
 struct ReferenceResult {  // one component against one reference
   std::string reference;        // "name@revision"
+  bool independent = false;     // a known-independent model (empirical null), never a source
   std::vector<TensorTest> tests;
   std::vector<WeakEvidence> weak;
   uint32_t tested = 0, verbatim = 0, comparable = 0;
   double gram_mean = std::numeric_limits<double>::quiet_NaN();
   double chi2 = 0, log10_p = 0, p = 1, log10_p_holm = 0, p_holm = 1;
   double effect = std::numeric_limits<double>::quiet_NaN();
+  // Where the effect falls among the known-independent models' effects for this component.
+  uint32_t null_models = 0, null_at_or_above = 0;
+  double null_max_effect = std::numeric_limits<double>::quiet_NaN();
+};
+
+struct LayerResult {  // one layer group against the best reference
+  int layer = -1;
+  uint32_t tensors = 0, tested = 0, verbatim = 0;
+  double effect = std::numeric_limits<double>::quiet_NaN();
+  double log10_p = 0;  // Fisher over the layer's tensors, Bonferroni over the layers
+  bool derived = false;
 };
 
 struct ComponentResult {
   std::string component;
+  std::vector<LayerResult> layers;  // against the reference listed first; llm only
   std::string verdict;   // derived | independent | inconclusive | absent
   std::string source;    // reference it derives from, when derived
   double p_holm = 1, log10_p_holm = 0, effect = std::numeric_limits<double>::quiet_NaN();
@@ -86,6 +102,11 @@ struct ComponentResult {
 
 struct ScanResult {
   std::vector<ComponentResult> components;
+  uint64_t width = 0;  // residual width found from the structure
+  // Tensors neither names, structure nor a verbatim match placed in a component, largest first,
+  // with their parameter counts; and every tensor's parameters.
+  std::vector<std::pair<std::string, uint64_t>> unassigned;
+  uint64_t unassigned_params = 0, total_params = 0;
   uint64_t bytes = 0;
   double seconds_fingerprint = 0, seconds_compare = 0;
   bool cancelled = false;  // stopped early: the result must not be used

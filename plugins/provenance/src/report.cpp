@@ -19,6 +19,8 @@ Result<ScanOptions> scan_options_from(const Value& c) {
   double perms = num("permutations", o.decision.permutations);
   o.decision.seed = uint64_t(num("seed", double(o.decision.seed)));
   o.decision.threads = unsigned(num("threads", o.decision.threads));
+  o.max_unassigned_share = num("max_unassigned_share", o.max_unassigned_share);
+  if (!(o.max_unassigned_share >= 0 && o.max_unassigned_share <= 1)) return Status::error("max_unassigned_share: must be in [0, 1]");
   if (!(o.decision.alpha > 0 && o.decision.alpha < 1)) return Status::error("alpha: must be in (0, 1)");
   if (!(o.decision.min_effect > 0 && o.decision.min_effect <= 1)) return Status::error("min_effect: must be in (0, 1]");
   if (!(o.decision.screen >= 0 && o.decision.screen <= 1)) return Status::error("screen: must be in [0, 1]");
@@ -76,6 +78,50 @@ Value library_value(const std::vector<Fingerprint>& lib) {
     a.push_back(v);
   }
   return a;
+}
+
+double unassigned_share(const ScanResult& s) {
+  return s.total_params ? double(s.unassigned_params) / double(s.total_params) : 0.0;
+}
+
+Value layout_value(const ScanResult& s, const ScanOptions& opt) {
+  Value v;
+  v.set("width", s.width);
+  v.set("parameters", s.total_params);
+  v.set("unassigned_parameters", s.unassigned_params);
+  v.set("unassigned_share", unassigned_share(s));
+  v.set("max_unassigned_share", opt.max_unassigned_share);
+  Value names = Value(Array{});
+  for (const auto& [name, n] : s.unassigned) {
+    Value t;
+    t.set("tensor", name);
+    t.set("parameters", n);
+    names.push_back(t);
+  }
+  v.set("unassigned", names);
+  return v;
+}
+
+// Why nothing may pass although nothing was found derived: the library has no reference, no
+// gated component was judged, or too much of the model was placed in no component. Empty when
+// the evidence covers the model.
+std::string unjudged(const ScanResult& s, const std::vector<const Fingerprint*>& refs, const ScanOptions& opt) {
+  if (std::none_of(refs.begin(), refs.end(), [](const Fingerprint* f) { return f->kind == "reference"; }))
+    return "the reference library holds no reference model: nothing was compared";
+  bool judged = false;
+  for (const ComponentResult& c : s.components)
+    if (std::find(opt.gate_components.begin(), opt.gate_components.end(), c.component) != opt.gate_components.end() && c.verdict != "absent")
+      judged = true;
+  if (!judged) return "no gated component was found in the model (" + std::to_string(s.unassigned.size()) + " tensors of an unknown layout)";
+  double share = unassigned_share(s);
+  if (share <= opt.max_unassigned_share) return {};
+  std::string names;
+  for (size_t i = 0; i < s.unassigned.size() && i < 8; ++i) names += (i ? ", " : "") + s.unassigned[i].first;
+  if (s.unassigned.size() > 8) names += " and " + std::to_string(s.unassigned.size() - 8) + " more";
+  char buf[160];
+  snprintf(buf, sizeof buf, "%.1f%% of the parameters (above the %.1f%% allowed) are in tensors placed in no component, so they were not judged: ",
+           100 * share, 100 * opt.max_unassigned_share);
+  return buf + names;
 }
 
 // Scans one model; also returns the components for trajectory logic.
@@ -159,7 +205,9 @@ Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& r
     if (c.verdict == "inconclusive") inconclusive += (inconclusive.empty() ? "" : "; ") + c.component + ": " + c.reason;
   }
   r.set("components", comps);
+  r.set("layout", layout_value(s, opt));
   if (!derived.empty()) r.set("gate", gate("fail", derived));
+  else if (std::string why = unjudged(s, refs, opt); !why.empty()) r.set("gate", gate("inconclusive", why));
   else if (!inconclusive.empty()) r.set("gate", gate("inconclusive", inconclusive));
   else r.set("gate", gate("pass", "every gated component is independent of the library or absent"));
   Value timing;

@@ -19,6 +19,9 @@ struct ScanOptions {
   DecisionConfig decision;
   std::vector<ComponentRule> rules;
   std::vector<std::string> gate_components{"llm", "embeddings", "vision"};
+  // Above this share of the parameters in tensors placed in no component, the gate is
+  // inconclusive: what was not judged cannot pass.
+  double max_unassigned_share = 0.05;
   bool detail = true;  // per-tensor evidence in the report
   std::function<bool()> cancelled;  // polled between tensors; a cancelled report is inconclusive
 };
