@@ -143,6 +143,14 @@ TEST(ProvenanceTool, AddListScanInspectAndExitCodes) {
   EXPECT_EQ(run(kTool + " --help").code, 0);
   EXPECT_EQ(run(kTool + " scan " + quote(kFixtures + "/ft_P")).code, 2) << "no --library";
   EXPECT_EQ(run(kTool + " frob --library x").code, 2);
+  // A library of known-independent models only: nothing to compare with, a usage error, not a pass.
+  auto null_add = run(kTool + " add -q --independent --library " + quote(tmp / "nulls") + " --name indep " + quote(kFixtures + "/indep_same_data"));
+  ASSERT_EQ(null_add.code, 0) << null_add.out;
+  EXPECT_NE(null_add.out.find("(known independent)"), std::string::npos) << null_add.out;
+  EXPECT_NE(run(kTool + " list --library " + quote(tmp / "nulls")).out.find("independent"), std::string::npos);
+  auto no_ref = run(kTool + " scan -q --library " + quote(tmp / "nulls") + " " + quote(kFixtures + "/ft_P"));
+  EXPECT_EQ(no_ref.code, 2) << no_ref.out;
+  EXPECT_NE(no_ref.out.find("holds no reference model"), std::string::npos) << no_ref.out;
   // A fingerprint travels between libraries as one checked record.
   auto ex = run(kTool + " export --library " + quote(tmp / "lib") + " open_Q@v1 " + quote(tmp / "q.msgpack"));
   ASSERT_EQ(ex.code, 0) << ex.out;
