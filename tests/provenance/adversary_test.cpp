@@ -171,3 +171,109 @@ TEST_F(Lineage, KnownIndependentModelsCalibrateTheEffect) {
 }
 
 }  // namespace
+
+namespace {
+
+// A random orthogonal d x d matrix (Gram-Schmidt on Gaussian columns), row-major.
+std::vector<float> random_orthogonal(size_t d, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd;
+  std::vector<double> q(d * d);
+  for (double& x : q) x = nd(rng);
+  for (size_t c = 0; c < d; ++c) {
+    for (size_t p = 0; p < c; ++p) {
+      double dot = 0;
+      for (size_t r = 0; r < d; ++r) dot += q[r * d + c] * q[r * d + p];
+      for (size_t r = 0; r < d; ++r) q[r * d + c] -= dot * q[r * d + p];
+    }
+    double n = 0;
+    for (size_t r = 0; r < d; ++r) n += q[r * d + c] * q[r * d + c];
+    for (size_t r = 0; r < d; ++r) q[r * d + c] /= std::sqrt(n);
+  }
+  return std::vector<float>(q.begin(), q.end());
+}
+
+// W (n x d) <- W Q, or W (d x n) <- Q^T W.
+void rotate_in(fixture::FloatTensor& w, const std::vector<float>& q, size_t d) {
+  auto w0 = w;
+  for (uint64_t i = 0; i < w.rows(); ++i)
+    for (size_t c = 0; c < d; ++c) {
+      double s = 0;
+      for (size_t k = 0; k < d; ++k) s += double(w0.at(i, k)) * q[k * d + c];
+      w.at(i, c) = float(s);
+    }
+}
+void rotate_out(fixture::FloatTensor& w, const std::vector<float>& q, size_t d) {
+  auto w0 = w;
+  for (size_t r = 0; r < d; ++r)
+    for (uint64_t j = 0; j < w.cols(); ++j) {
+      double s = 0;
+      for (size_t k = 0; k < d; ++k) s += double(q[k * d + r]) * w0.at(k, j);
+      w.at(r, j) = float(s);
+    }
+}
+void fold_gain(fixture::FloatTensor& norm, std::initializer_list<fixture::FloatTensor*> readers) {
+  for (fixture::FloatTensor* w : readers)
+    for (uint64_t i = 0; i < w->rows(); ++i)
+      for (uint64_t c = 0; c < w->cols(); ++c) w->at(i, c) *= norm.v[c];
+  std::fill(norm.v.begin(), norm.v.end(), 1.0f);
+}
+
+// The residual stream of a Llama-layout model multiplied by a random orthogonal matrix, norm gains
+// folded first: the same function in another basis.
+fixture::FloatModel rotated(fixture::FloatModel m, uint64_t seed) {
+  const size_t d = m["model.embed_tokens.weight"].cols();
+  std::vector<float> q = random_orthogonal(d, seed);
+  for (int l = 0;; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    if (!m.count(p + "input_layernorm.weight")) break;
+    fold_gain(m[p + "input_layernorm.weight"], {&m[p + "self_attn.q_proj.weight"], &m[p + "self_attn.k_proj.weight"], &m[p + "self_attn.v_proj.weight"]});
+    fold_gain(m[p + "post_attention_layernorm.weight"], {&m[p + "mlp.gate_proj.weight"], &m[p + "mlp.up_proj.weight"]});
+    for (const char* t : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"}) rotate_in(m[p + t + ".weight"], q, d);
+    for (const char* t : {"self_attn.o_proj", "mlp.down_proj"}) rotate_out(m[p + t + ".weight"], q, d);
+  }
+  fold_gain(m["model.norm.weight"], {&m["lm_head.weight"]});
+  rotate_in(m["model.embed_tokens.weight"], q, d);
+  rotate_in(m["lm_head.weight"], q, d);
+  return m;
+}
+
+TEST_F(Lineage, RotatedResidualStreamIsFoundInTheTokenBasis) {
+  fs::path d = temp_dir("rotated");
+  fixture::write_model(d / "rot", rotated(fixture::load_floats((kFixtures / "open_P").string()), 77));
+  auto noisy = rotated(fixture::load_floats((kFixtures / "ft_P").string()), 78);
+  std::mt19937_64 rng(3);
+  for (auto& [name, t] : noisy) fixture::add_noise(t, 0.2, rng);
+  fixture::write_model(d / "rot_noisy", noisy);
+  fixture::write_model(d / "indep_rot", rotated(fixture::load_floats((kFixtures / "indep_same_data").string()), 79));
+  for (const char* m : {"rot", "rot_noisy"}) {
+    Value r = scan(d / m);
+    const Value* llm = component(r, "llm");
+    EXPECT_EQ(llm->get_string("verdict"), "derived") << m << ": " << llm->get_string("reason");
+    int tokens = 0;
+    for (const Value& t : llm->find("references")->as_array()[0].find("tensors")->as_array()) tokens += t.get_string("basis") == "tokens";
+    EXPECT_GE(tokens, 15) << m << ": the block projections are matched in the token basis";
+    EXPECT_EQ(gate_of(r), "fail") << m;
+    // Without known-independent models the embeddings' token similarities cannot be calibrated.
+    EXPECT_EQ(component(r, "embeddings")->get_string("verdict"), "inconclusive") << m << ": " << component(r, "embeddings")->get_string("reason");
+  }
+  Value i = scan(d / "indep_rot");
+  EXPECT_EQ(gate_of(i), "pass") << i.find("gate")->get_string("reason");
+  EXPECT_NE(component(i, "llm")->get_string("reason").find("this is not evidence"), std::string::npos) << component(i, "llm")->get_string("reason");
+
+  // With known-independent models in the library, the embeddings' token similarities are
+  // calibrated: the rotated copy's are above all of theirs.
+  std::vector<Fingerprint> lib = *library_;
+  for (const char* n : {"indep_same_data", "reinit_then_train", "vlm_reuse_Q"}) {
+    lib.push_back(fingerprint_of(kFixtures / n, n, "null"));
+    lib.back().kind = "independent";
+  }
+  Value c = scan_report((d / "rot").string(), lib, ScanOptions());
+  EXPECT_EQ(component(c, "embeddings")->get_string("verdict"), "derived") << component(c, "embeddings")->get_string("reason");
+  EXPECT_EQ(component(c, "embeddings")->get_string("evidence"), "calibrated");
+  Value ci = scan_report((d / "indep_rot").string(), lib, ScanOptions());
+  EXPECT_EQ(gate_of(ci), "pass") << ci.find("gate")->get_string("reason");
+  fs::remove_all(d);
+}
+
+}  // namespace

@@ -114,6 +114,8 @@ std::vector<uint32_t> sample_ids(uint64_t units, uint32_t keep) {
 
 }  // namespace
 
+void add_gram(std::vector<float>& gram, const float* y) { add_outer(gram, y); }
+
 uint64_t mix64(uint64_t x) {
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
@@ -129,7 +131,36 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units) {
+namespace {
+
+uint64_t basis_width(const AnchorBasis* b) { return b ? b->width() : 0; }
+
+// Which token-basis profiles a tensor gets: rows for units reading the residual stream (and token
+// matrices), columns for units writing it; a square tensor whose role names do not tell gets both.
+void token_orientations(const TensorRole& role, bool* rows, bool* cols) {
+  *rows = *cols = false;
+  const std::string& c = role.shape_class;
+  if (c == "token" || c == "in") *rows = true;
+  if (c == "out") *cols = true;
+  if (c == "square") {
+    bool writes = role.known && (role.role.rfind("attn.o.", 0) == 0 || role.role.rfind("mlp.down.", 0) == 0);
+    bool reads = role.known && !writes;
+    *rows = !writes;
+    *cols = !reads;
+  }
+}
+
+void start_sketch(UnitSketch* s, uint64_t units, uint64_t length, uint32_t keep_units) {
+  s->units = uint32_t(units);
+  s->length = uint32_t(length);
+  s->ids = sample_ids(units, keep_units);
+  s->data.reserve(s->ids.size() * K);
+  s->gram.assign(kGramSize, 0.0f);
+}
+
+}  // namespace
+
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis) {
   TensorPrint p;
   p.name = t.name;
   p.role = role;
@@ -172,6 +203,21 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     p.by_row.gram.assign(kGramSize, 0.0f);
   }
   if (want_cols) zt.assign(C * K, 0.0f);
+  // Token-basis profiles: only where the tensor has the basis's width on the matching side.
+  bool tok_rows = false, tok_cols = false;
+  if (two_d && basis && !basis->empty() && (role.component == "llm" || role.component == "embeddings"))
+    token_orientations(role, &tok_rows, &tok_cols);
+  tok_rows &= C == basis_width(basis);
+  tok_cols &= R == basis_width(basis);
+  const std::vector<float>* gain = tok_rows && role.shape_class != "token" ? basis->gain_for(role, t.name) : nullptr;
+  std::vector<float> yt(K), acc;  // acc: C x K responses of the columns
+  std::vector<uint8_t> keep_tok_row;
+  if (tok_rows) {
+    start_sketch(&p.tok_rows, R, C, keep_units);
+    keep_tok_row.assign(R, 0);
+    for (uint32_t id : p.tok_rows.ids) keep_tok_row[id] = 1;
+  }
+  if (tok_cols) acc.assign(C * K, 0.0f);
 
   uint64_t he = kP1, hb = kP2, hh = kP3, rows_hash = 0;
   double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
@@ -229,6 +275,20 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       float* z = zt.data() + size_t(row_proj.bucket[i]) * C;
       for (uint64_t c = 0; c < C; ++c) z[c] += sg * fin[c];
     }
+    if (tok_rows) {
+      basis->respond(fin.data(), gain, yt.data());
+      add_outer(p.tok_rows.gram, yt.data());
+      if (keep_tok_row[i]) p.tok_rows.data.insert(p.tok_rows.data.end(), yt.begin(), yt.end());
+    }
+    if (tok_cols) {
+      const float* u = basis->coordinate(i);
+      const size_t A = basis->anchors().size();
+      for (uint64_t c = 0; c < C; ++c) {
+        float x = fin[c];
+        float* dst = acc.data() + c * K;
+        for (size_t a = 0; a < A; ++a) dst[a] += x * u[a];
+      }
+    }
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
     uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
     if (done - released >= (16u << 20) || i + 1 == R) {
@@ -267,6 +327,11 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     for (uint32_t id : p.by_col.ids)
       for (int b = 0; b < K; ++b) p.by_col.data.push_back(zt[size_t(b) * C + id]);
   }
+  if (tok_cols) {
+    start_sketch(&p.tok_cols, C, R, keep_units);
+    for (uint64_t c = 0; c < C; ++c) add_outer(p.tok_cols.gram, acc.data() + c * K);
+    for (uint32_t id : p.tok_cols.ids) p.tok_cols.data.insert(p.tok_cols.data.end(), acc.begin() + long(id) * K, acc.begin() + long(id + 1) * K);
+  }
   return p;
 }
 
@@ -277,7 +342,7 @@ Layout layout_of(const Model& m, const ComponentRules& rules) {
   return assign_roles(shapes, rules);
 }
 
-std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, uint32_t keep_units,
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, const AnchorBasis& basis, uint32_t keep_units,
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each, const ProgressFn& progress,
                                              const std::function<bool()>& cancelled) {
@@ -296,7 +361,7 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layou
     for (size_t k; (k = next.fetch_add(1)) < order.size();) {
       if (cancelled && cancelled()) return;
       const Tensor& t = ts[order[k]];
-      TensorPrint p = fingerprint_tensor(t, layout.roles[order[k]], keep_units);
+      TensorPrint p = fingerprint_tensor(t, layout.roles[order[k]], keep_units, &basis);
       if (keep) out[order[k]] = p;
       if (each) each(std::move(p));
       std::lock_guard lock(mu);
@@ -326,7 +391,9 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   f.claims = m.claims;
   Layout layout = layout_of(m, rules);
   f.width = layout.width;
-  f.tensors = fingerprint_tensors(m, layout, kReferenceUnits, threads, true, {}, progress);
+  AnchorBasis basis = AnchorBasis::of(m, layout);
+  f.anchors = basis.anchors();
+  f.tensors = fingerprint_tensors(m, layout, basis, kReferenceUnits, threads, true, {}, progress);
   if (hash_files) {
     // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
     std::string all;
@@ -474,10 +541,20 @@ Value to_value(const Fingerprint& f) {
     tv.set("stddev", t.stddev);
     tv.set("by_row", sketch_value(t.by_row));
     tv.set("by_col", sketch_value(t.by_col));
+    tv.set("tok_rows", sketch_value(t.tok_rows));
+    tv.set("tok_cols", sketch_value(t.tok_cols));
     tv.set("vec", floats_to_bytes(t.vec));
     ts.push_back(tv);
   }
   v.set("tensors", ts);
+  Value anchors = Value(Array{});
+  for (const Anchor& a : f.anchors) {
+    Value av;
+    av.set("id", uint64_t(a.id));
+    av.set("text", a.text);
+    anchors.push_back(av);
+  }
+  v.set("anchors", anchors);
   return v;
 }
 
@@ -555,10 +632,26 @@ Result<Fingerprint> fingerprint_from_value(const Value& v) {
     for (int k = 0; k < 5; ++k) *dst[k] = std::strtoull(hx[k].c_str(), nullptr, 16);
     if (const Value* tr = r.field(*h, "trivial", Value::Type::Bool, where + ".hashes")) t.hashes.trivial = tr->as_bool();
     else return Status::error(r.err);
+    const Value *tr = r.field(tv, "tok_rows", Value::Type::Map, where), *tc = r.field(tv, "tok_cols", Value::Type::Map, where);
+    if (!tr || !tc) return Status::error(r.err);
     if (!r.sketch(*br, &t.by_row, where + ".by_row") || !r.sketch(*bc, &t.by_col, where + ".by_col") ||
+        !r.sketch(*tr, &t.tok_rows, where + ".tok_rows") || !r.sketch(*tc, &t.tok_cols, where + ".tok_cols") ||
         !r.floats(tv, "vec", SIZE_MAX, &t.vec, where))
       return Status::error(r.err);
     f.tensors.push_back(std::move(t));
+  }
+  const Value* anchors = r.field(v, "anchors", Value::Type::Array, "fingerprint");
+  if (!anchors) return Status::error(r.err);
+  if (anchors->as_array().size() > size_t(K)) return Status::error("fingerprint.anchors: more than " + std::to_string(K));
+  for (size_t i = 0; i < anchors->as_array().size(); ++i) {
+    const Value& av = anchors->as_array()[i];
+    std::string where = "anchors[" + std::to_string(i) + "]";
+    Anchor a;
+    const Value* id = r.field(av, "id", Value::Type::Int, where);
+    if (!id || !str(av, "text", &a.text, where)) return Status::error(r.err);
+    if (id->as_int() < 0 || id->as_int() > int64_t(UINT32_MAX)) return Status::error(where + ".id: out of range");
+    a.id = uint32_t(id->as_int());
+    f.anchors.push_back(std::move(a));
   }
   return f;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "anchors.hpp"
 #include "components.hpp"
 #include "model.hpp"
 
@@ -63,10 +64,16 @@ struct TensorPrint {
   double mean = 0, stddev = 0;
   UnitSketch by_row;            // units = rows, each a vector over the columns
   UnitSketch by_col;            // units = columns, each a vector over the rows
+  // Token-basis profiles (anchors.hpp): each unit's responses to the anchor tokens, one
+  // coordinate per anchor (kSketchWidth, zero beyond the anchors). tok_rows for units that read
+  // the residual stream (rows of an n x d tensor) and for token matrices (their rows), tok_cols
+  // for units that write it (columns of a d x n tensor).
+  UnitSketch tok_rows, tok_cols;
   std::vector<float> vec;       // 1-D tensors: the values
 };
 
 struct Fingerprint {
+  std::vector<Anchor> anchors;  // the token basis's anchors, in coordinate order
   int version = kFingerprintVersion;
   // "reference": an open model the gate protects; "independent": a model known to be unrelated to
   // every reference, kept only as an empirical null for the effects (never a source).
@@ -88,8 +95,9 @@ struct Fingerprint {
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Fingerprints one tensor. keep_units 0 keeps every unit sketch (for a candidate); otherwise at
-// most keep_units evenly spaced units per dimension (for a reference). Thread-safe.
-TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units);
+// most keep_units evenly spaced units per dimension (for a reference). With a non-empty `basis`,
+// llm and token tensors also get their token-basis profiles. Thread-safe.
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis = nullptr);
 
 // The roles of a model's tensors (assign_roles over its weight set).
 Layout layout_of(const Model& m, const ComponentRules& rules);
@@ -98,7 +106,7 @@ Layout layout_of(const Model& m, const ComponentRules& rules);
 // threads (concurrently: it must be thread-safe) for every tensor as soon as it is done; when `keep` is true the prints are
 // also returned in name order. `progress` may be empty. When `cancelled` returns true, no further
 // tensor is started.
-std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, uint32_t keep_units,
+std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, const AnchorBasis& basis, uint32_t keep_units,
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each,
                                              const ProgressFn& progress = {},
@@ -118,6 +126,8 @@ Value to_value(const LineageClaim& c);
 
 
 std::string hex64(uint64_t v);
+// Adds the outer product of y's kGramWidth-bucket fold to a UnitSketch Gram (upper triangle).
+void add_gram(std::vector<float>& gram, const float* y);
 // splitmix64's finaliser: the bit mixer behind the sketch projection and the value hashes.
 uint64_t mix64(uint64_t x);
 

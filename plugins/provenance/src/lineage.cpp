@@ -264,7 +264,6 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-const UnitSketch* sketch_for(const TensorPrint& t, bool by_col) { return by_col ? &t.by_col : &t.by_row; }
 
 }  // namespace
 
@@ -306,6 +305,7 @@ Value DecisionConfig::to_value() const {
   Value v;
   v.set("alpha", alpha);
   v.set("min_effect", min_effect);
+  v.set("min_null_models", uint64_t(min_null_models));
   v.set("permutations", uint64_t(permutations));
   v.set("screen", screen);
   v.set("always_test", uint64_t(always_test));
@@ -319,6 +319,10 @@ struct RefIndex {
   const Fingerprint* fp;
   std::string label;
   bool independent = false;
+  // For each of the reference's anchors, the candidate's anchor of the same token (or -1); empty
+  // when they share none, so token-basis profiles cannot be compared.
+  std::vector<int> coord;
+  bool coord_identity = false;
   std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;   // component|role
   std::unordered_map<std::string, std::vector<const TensorPrint*>> by_class;  // class_key
   std::unordered_map<const UnitSketch*, std::vector<float>> profiles;         // gram_profile of each sketch
@@ -373,12 +377,12 @@ class HashIndex {
 std::vector<RefIndex> index_library(const std::vector<const Fingerprint*>& refs, HashIndex* hashes) {
   std::vector<RefIndex> index;
   for (const Fingerprint* f : refs) {
-    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), f->kind == "independent", {}, {}, {}};
+    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), f->kind == "independent", {}, false, {}, {}, {}};
     for (const TensorPrint& t : f->tensors) {
       ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
       if (std::string k = class_key(t.role.shape_class, t.rows, t.cols); !k.empty() && t.role.component != "vision")
         ri.by_class[k].push_back(&t);
-      for (const UnitSketch* sk : {&t.by_row, &t.by_col})
+      for (const UnitSketch* sk : {&t.by_row, &t.by_col, &t.tok_rows, &t.tok_cols})
         if (!sk->empty()) ri.profiles[sk] = gram_profile(sk->gram);
       hashes->add(index.size(), t);
     }
@@ -407,22 +411,37 @@ std::vector<std::pair<size_t, uint32_t>> id_pairs(const UnitSketch& cand, const 
   return pairs;
 }
 
-// Tests one candidate tensor against its best counterpart in one reference.
-UnitTest test_units(const TensorPrint& cp, const TensorPrint& rt, bool by_col, bool content_match, const RefIndex& ri,
-                    const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg, uint64_t seed,
-                    std::string* pairing, uint32_t* compared) {
-  const UnitSketch &cs = *sketch_for(cp, by_col), &rs = *sketch_for(rt, by_col);
-  UnitTest u{};
+// Tests candidate units against reference units (both sketches of one kind).
+// How units are paired: by token identity (token matrices), the better of index and content
+// matching (Auto), or one of the two alone.
+enum class Pairing { Auto, Index, Matched };
+
+// False when the pairing asked for is impossible (index pairing of differently sized tensors).
+bool test_units(const UnitSketch& cs, const UnitSketch& rs, bool tokens, Pairing mode, bool content_match, const RefIndex& ri,
+                const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg, uint64_t seed,
+                std::string* pairing, uint32_t* compared, UnitTest* out) {
+  UnitTest& u = *out;
+  u = UnitTest{};
   *compared = uint32_t(rs.ids.size());
   // Token matrices are judged by token identity only: text when both vocabularies are known,
   // else id. Matching rows by content would find a residual basis shared with copied neighbours,
   // not copied token vectors.
-  if (token_role(cp.role)) {
-    auto pairs = !cand_ids.empty() && !ri.fp->vocab.empty() ? token_pairs(cs, rs, ri.fp->vocab, cand_ids) : id_pairs(cs, rs);
-    *pairing = !cand_ids.empty() && !ri.fp->vocab.empty() ? "tokens" : "ids";
-    if (paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) *compared = uint32_t(pairs.size());
-    else u = UnitTest{0, 0, 0, 0, 1, 0}, *compared = uint32_t(pairs.size());
-    return u;
+  if (tokens) {
+    bool texts = !cand_ids.empty() && !ri.fp->vocab.empty();
+    auto pairs = texts ? token_pairs(cs, rs, ri.fp->vocab, cand_ids) : id_pairs(cs, rs);
+    *pairing = texts ? "tokens" : "ids";
+    if (!paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) u = UnitTest{0, 0, 0, 0, 1, 0};
+    *compared = uint32_t(pairs.size());
+    return true;
+  }
+  if (mode == Pairing::Index) {
+    *pairing = "index";
+    return paired_test(cs, rs, index_pairs(cs, rs), cfg.permutations, seed + 1, &u);
+  }
+  if (mode == Pairing::Matched) {
+    *pairing = "matched";
+    u = unit_test(cs, rs, cfg.permutations, seed);
+    return true;
   }
   // Units at the same index (copies that kept their order, the most powerful test) and units
   // matched by content (copies whose units were reordered); the better of the two is taken, its
@@ -434,8 +453,55 @@ UnitTest test_units(const TensorPrint& cp, const TensorPrint& rt, bool by_col, b
   if (indexed && (!content_match || by_index.p <= matched.p)) u = by_index, *pairing = "index";
   else u = matched, *pairing = "matched";
   if (indexed && content_match) u.p = std::min(1.0, 2 * u.p);
-  return u;
+  return true;
 }
+
+// Sketch kinds: the residual basis (rows, columns) and the token basis (rows, columns).
+enum Kind { kByRow, kByCol, kTokRows, kTokCols };
+const UnitSketch& sketch_of(const TensorPrint& t, int kind) {
+  const UnitSketch* s[4] = {&t.by_row, &t.by_col, &t.tok_rows, &t.tok_cols};
+  return *s[kind];
+}
+
+// A candidate's token-basis profiles with their coordinates put in a reference's anchor order.
+UnitSketch reorder(const UnitSketch& s, const std::vector<int>& coord) {
+  UnitSketch o;
+  if (s.empty()) return o;
+  o.units = s.units, o.length = s.length, o.ids = s.ids;
+  o.data.assign(s.data.size(), 0.0f);
+  o.gram.assign(s.gram.size(), 0.0f);
+  for (size_t i = 0; i < s.ids.size(); ++i) {
+    const float* in = s.data.data() + i * K;
+    float* out = o.data.data() + i * K;
+    for (size_t j = 0; j < coord.size() && j < size_t(K); ++j)
+      if (coord[j] >= 0) out[j] = in[coord[j]];
+    add_gram(o.gram, out);
+  }
+  return o;
+}
+
+// The best counterpart of a candidate tensor in one reference, within one basis.
+struct Choice {
+  double gram = nan();
+  const TensorPrint* rt = nullptr;
+  int kind = kByRow;
+  uint32_t choices = 0;
+};
+
+struct BasisTest {
+  bool tested = false;
+  UnitTest u{};
+  std::string pairing;
+  // Token basis only: units matched by content. Independent models trained on similar text have
+  // units that answer the same tokens alike, so this evidence decides only against the library's
+  // known-independent models (ReferenceResult::calibrated_*).
+  bool cal_tested = false;
+  UnitTest cal{};
+  uint32_t compared = 0, choices = 0;
+  int kind = kByRow;
+  const TensorPrint* rt = nullptr;
+  double gram = nan();
+};
 
 // What one candidate tensor contributes: per reference, its test and weak evidence.
 struct TensorOutcome {
@@ -445,6 +511,84 @@ struct TensorOutcome {
   std::vector<bool> comparable;
 };
 
+// One basis's tests of a candidate tensor against every reference: the best counterpart per
+// reference by Gram similarity, then unit tests where the screen lets them through.
+std::vector<BasisTest> basis_tests(const TensorPrint& cp, bool tokens_basis, const std::vector<RefIndex>& index,
+                                   const std::vector<std::vector<UnitSketch>>& views,
+                                   const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg,
+                                   std::vector<bool>* comparable) {
+  const size_t R = index.size();
+  std::vector<BasisTest> out(R);
+  std::vector<Choice> best(R);
+  std::vector<float> cand_prof[4];
+  auto cand_sketch = [&](size_t r, int kind) -> const UnitSketch& {
+    if (kind < kTokRows || views[r].empty()) return sketch_of(cp, kind);
+    return views[r][kind - kTokRows];
+  };
+  for (size_t r = 0; r < R; ++r) {
+    const std::vector<const TensorPrint*>* list = counterparts(index[r], cp);
+    if (!list || (tokens_basis && index[r].coord.empty())) continue;
+    static constexpr int kResidualKinds[2] = {kByRow, kByCol}, kTokenKinds[2] = {kTokRows, kTokCols};
+    for (const TensorPrint* rt : *list)
+      for (int kind : tokens_basis ? kTokenKinds : kResidualKinds) {
+        if ((kind == kByCol || kind == kTokCols) && token_role(cp.role)) continue;
+        const UnitSketch &cs = cand_sketch(r, kind), &rs = sketch_of(*rt, kind);
+        if (cs.empty() || rs.empty() || cs.length != rs.length) continue;
+        (*comparable)[r] = true;
+        ++best[r].choices;
+        std::vector<float> prof = gram_profile(cs.gram);
+        double g = profile_similarity(prof, index[r].profiles.at(&rs));
+        if (std::isnan(best[r].gram) || g > best[r].gram) best[r].gram = g, best[r].rt = rt, best[r].kind = kind;
+      }
+  }
+  std::vector<size_t> order;
+  for (size_t r = 0; r < R; ++r)
+    if (best[r].rt) order.push_back(r);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best[a].gram > best[b].gram; });
+  for (size_t k = 0; k < order.size(); ++k) {
+    size_t r = order[k];
+    const Choice& c = best[r];
+    BasisTest& bt = out[r];
+    bt.gram = c.gram, bt.choices = c.choices, bt.kind = c.kind, bt.rt = c.rt;
+    if (k >= cfg.always_test && c.gram < cfg.screen && !index[r].independent) continue;
+    uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(c.rt->name) * 31) ^ name_hash(index[r].label) ^ (tokens_basis ? 0x7f4a7c15u : 0);
+    const UnitSketch &cs = cand_sketch(r, c.kind), &rs = sketch_of(*c.rt, c.kind);
+    bool tokens = token_role(cp.role);
+    bt.tested = test_units(cs, rs, tokens, tokens_basis ? Pairing::Index : Pairing::Auto, c.gram >= cfg.screen, index[r], cand_ids, cfg,
+                           seed, &bt.pairing, &bt.compared, &bt.u);
+    bt.u.p = std::min(1.0, bt.u.p * std::max<uint32_t>(1, c.choices));
+    if (tokens_basis && !tokens && c.gram >= cfg.screen) {
+      std::string ignored;
+      uint32_t n = 0;
+      bt.cal_tested = test_units(cs, rs, false, Pairing::Matched, true, index[r], cand_ids, cfg, seed + 2, &ignored, &n, &bt.cal);
+      bt.cal.p = std::min(1.0, bt.cal.p * std::max<uint32_t>(1, c.choices));
+    }
+  }
+  return out;
+}
+
+void record(const BasisTest& b, const char* basis, TensorTest* tt) {
+  tt->gram = b.gram;
+  tt->choices = b.choices;
+  if (!b.tested) return;
+  tt->tested = true;
+  tt->basis = basis;
+  tt->effect = b.u.effect;
+  tt->null_mean = b.u.null_mean;
+  tt->null_sd = b.u.null_sd;
+  tt->z = b.u.z;
+  tt->p = b.u.p;
+  tt->permutations = b.u.draws;
+  tt->units = b.kind == kByCol || b.kind == kTokCols ? "cols" : "rows";
+  tt->pairing = b.pairing;
+  tt->units_compared = b.compared;
+  if (tt->verbatim.empty()) tt->ref_tensor = b.rt->name, tt->ref_layer = b.rt->role.layer;
+}
+
+void continue_cleanup(const TensorOutcome& o, size_t r, TensorTest& tt) {
+  if (!o.comparable[r] && tt.verbatim.empty()) tt.tensor.clear();
+}
+
 TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>& index, const HashIndex& hashes,
                              const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg) {
   const size_t R = index.size();
@@ -453,119 +597,49 @@ TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>&
   // A tensor no rule or shape placed still counts when it is a verbatim copy of a reference tensor.
   if (o.component == "other" && !hits.empty()) o.component = hits[0].t->role.component;
   bool two_d = !cp.by_row.empty() || !cp.by_col.empty();
-  std::vector<double> best_gram(R, nan());
-  std::vector<const TensorPrint*> best_ref(R, nullptr);
-  std::vector<bool> best_by_col(R, false);
-  std::vector<float> cand_prof[2];  // by_row, by_col
   for (size_t r = 0; r < R; ++r) {
     TensorTest& tt = o.tests[r];
     tt.tensor = cp.name, tt.role = cp.role.role, tt.layer = cp.role.layer;
     for (const HashIndex::Hit& h : hits)
       if (h.ref == r) tt.verbatim = h.kind, tt.ref_tensor = h.t->name, tt.ref_layer = h.t->role.layer;
     const std::vector<const TensorPrint*>* list = counterparts(index[r], cp);
-    if (!list) continue;
-    for (const TensorPrint* rt : *list) {
-      if (!two_d) {
-        if (!cp.vec.empty() && rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
-          o.weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
-        continue;
-      }
-      for (bool by_col : {false, true}) {
-        if (by_col && token_role(cp.role)) continue;
-        const UnitSketch *cs = sketch_for(cp, by_col), *rs = sketch_for(*rt, by_col);
-        if (cs->empty() || rs->empty() || cs->length != rs->length) continue;
-        o.comparable[r] = true;
-        ++tt.choices;
-        std::vector<float>& cprof = by_col ? cand_prof[1] : cand_prof[0];
-        if (cprof.empty()) cprof = gram_profile(cs->gram);
-        double g = profile_similarity(cprof, index[r].profiles.at(rs));
-        if (std::isnan(best_gram[r]) || g > best_gram[r]) best_gram[r] = g, best_ref[r] = rt, best_by_col[r] = by_col;
-      }
-    }
-    tt.gram = best_gram[r];
+    if (two_d || !list || cp.vec.empty()) continue;
+    for (const TensorPrint* rt : *list)
+      if (rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
+        o.weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
   }
-  // Unit tests: references similar enough, and always the most similar ones.
-  std::vector<size_t> order;
-  for (size_t r = 0; r < R; ++r)
-    if (best_ref[r]) order.push_back(r);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best_gram[a] > best_gram[b]; });
-  for (size_t k = 0; k < order.size(); ++k) {
-    size_t r = order[k];
-    if (k >= cfg.always_test && best_gram[r] < cfg.screen && !index[r].independent) continue;
+  if (!two_d) {
+    for (TensorTest& tt : o.tests) tt.tensor.clear();
+    return o;
+  }
+  // The token-basis profiles as each reference's anchors order them.
+  std::vector<std::vector<UnitSketch>> views(R);
+  bool has_tok = !cp.tok_rows.empty() || !cp.tok_cols.empty();
+  for (size_t r = 0; r < R && has_tok; ++r)
+    if (!index[r].coord.empty() && !index[r].coord_identity) views[r] = {reorder(cp.tok_rows, index[r].coord), reorder(cp.tok_cols, index[r].coord)};
+  std::vector<BasisTest> residual = basis_tests(cp, false, index, views, cand_ids, cfg, &o.comparable);
+  std::vector<BasisTest> tokens = has_tok ? basis_tests(cp, true, index, views, cand_ids, cfg, &o.comparable) : std::vector<BasisTest>(R);
+  for (size_t r = 0; r < R; ++r) {
     TensorTest& tt = o.tests[r];
-    const TensorPrint* rt = best_ref[r];
-    uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(rt->name) * 31) ^ name_hash(index[r].label);
-    UnitTest u = test_units(cp, *rt, best_by_col[r], best_gram[r] >= cfg.screen, index[r], cand_ids, cfg, seed, &tt.pairing,
-                            &tt.units_compared);
-    tt.tested = true;
-    tt.effect = u.effect;
-    tt.null_mean = u.null_mean;
-    tt.null_sd = u.null_sd;
-    tt.z = u.z;
-    tt.p = std::min(1.0, u.p * std::max<uint32_t>(1, tt.choices));
-    tt.permutations = u.draws;
-    tt.units = best_by_col[r] ? "cols" : "rows";
-    if (tt.verbatim.empty()) tt.ref_tensor = rt->name, tt.ref_layer = rt->role.layer;
-  }
-  for (size_t r = 0; r < R; ++r)
-    if (!two_d || (!o.comparable[r] && o.tests[r].verbatim.empty())) o.tests[r].tensor.clear();
-  return o;
-}
-
-// Fisher's combination per reference, Holm's correction across the references (not across the
-// known-independent models, which are never a source).
-void combine(std::vector<ReferenceResult>& rrs, const std::vector<RefIndex>& index) {
-  std::vector<double> lps;
-  for (size_t r = 0; r < rrs.size(); ++r) {
-    ReferenceResult& rr = rrs[r];
-    rr.independent = index[r].independent;
-    std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
-      return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
-    });
-    // Tensors arrive from the scanning threads in any order; the report must not.
-    std::sort(rr.weak.begin(), rr.weak.end(), [](const WeakEvidence& a, const WeakEvidence& b) {
-      return a.tensor != b.tensor ? a.tensor < b.tensor : a.ref_tensor < b.ref_tensor;
-    });
-    std::vector<double> ps;
-    double eff = 0, gsum = 0;
-    uint32_t gn = 0;
-    for (const TensorTest& t : rr.tests) {
-      if (!t.verbatim.empty()) ++rr.verbatim;
-      if (!std::isnan(t.gram)) gsum += t.gram, ++gn;
-      if (t.tested) ps.push_back(t.p), eff += t.effect, ++rr.tested;
+    const BasisTest &a = residual[r], &b = tokens[r];
+    if (token_role(cp.role)) {
+      // A token matrix's profiles are its token-token similarities, which independent models
+      // trained on similar text share: calibrated evidence only.
+      record(a, "residual", &tt);
+      if (b.tested) tt.calibrated_effect = b.u.effect, tt.calibrated_p = b.u.p, tt.calibrated_kind = "token-similarity";
+      continue_cleanup(o, r, tt);
+      continue;
     }
-    if (gn) rr.gram_mean = gsum / gn;
-    if (rr.tested) rr.effect = eff / rr.tested;
-    rr.log10_p = rr.verbatim ? -300.0 : fisher_log10(ps, &rr.chi2);
-    rr.p = std::pow(10.0, rr.log10_p);
-    if (!rr.independent) lps.push_back(rr.log10_p);
+    if (b.cal_tested) tt.calibrated_effect = b.cal.effect, tt.calibrated_p = b.cal.p, tt.calibrated_kind = "token-basis-matched";
+    if (a.tested && b.tested) {
+      record(a.u.p <= b.u.p ? a : b, a.u.p <= b.u.p ? "residual" : "tokens", &tt);
+      tt.p = std::min(1.0, 2 * tt.p);
+    } else {
+      record(b.tested ? b : a, b.tested ? "tokens" : "residual", &tt);
+    }
+    continue_cleanup(o, r, tt);
   }
-  std::vector<double> holm = holm_log10(lps);
-  size_t k = 0;
-  for (ReferenceResult& rr : rrs) {
-    rr.log10_p_holm = rr.independent ? rr.log10_p : holm[k++];
-    rr.p_holm = std::pow(10.0, rr.log10_p_holm);
-  }
-  // The empirical null: where each reference's effect falls among the known-independent models'.
-  std::vector<double> null_effects;
-  for (const ReferenceResult& rr : rrs)
-    if (rr.independent) null_effects.push_back(std::isnan(rr.effect) ? 0.0 : rr.effect);
-  for (ReferenceResult& rr : rrs) {
-    rr.null_models = uint32_t(null_effects.size());
-    double e = std::isnan(rr.effect) ? 0.0 : rr.effect;
-    rr.null_at_or_above = uint32_t(std::count_if(null_effects.begin(), null_effects.end(), [&](double x) { return x >= e; }));
-    rr.null_max_effect = null_effects.empty() ? nan() : *std::max_element(null_effects.begin(), null_effects.end());
-  }
-}
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[768];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
+  return o;
 }
 
 // Which layers carry the evidence: one copied layer among fresh ones is named, not blurred into
@@ -594,6 +668,84 @@ std::vector<LayerResult> layer_results(const ReferenceResult& rr, const Decision
   return out;
 }
 
+// Fisher's combination per reference, Holm's correction across the references (not across the
+// known-independent models, which are never a source), for the decisive and the calibrated
+// evidence alike.
+void combine(std::vector<ReferenceResult>& rrs, const std::vector<RefIndex>& index, const DecisionConfig& cfg) {
+  std::vector<double> lps, cal_lps;
+  for (size_t r = 0; r < rrs.size(); ++r) {
+    ReferenceResult& rr = rrs[r];
+    rr.independent = index[r].independent;
+    std::sort(rr.tests.begin(), rr.tests.end(), [](const TensorTest& a, const TensorTest& b) {
+      return a.layer != b.layer ? a.layer < b.layer : a.tensor < b.tensor;
+    });
+    // Tensors arrive from the scanning threads in any order; the report must not.
+    std::sort(rr.weak.begin(), rr.weak.end(), [](const WeakEvidence& a, const WeakEvidence& b) {
+      return a.tensor != b.tensor ? a.tensor < b.tensor : a.ref_tensor < b.ref_tensor;
+    });
+    std::vector<double> ps, cal_ps;
+    double eff = 0, cal_eff = 0, gsum = 0;
+    uint32_t gn = 0;
+    for (const TensorTest& t : rr.tests) {
+      if (!t.verbatim.empty()) ++rr.verbatim;
+      if (!std::isnan(t.gram)) gsum += t.gram, ++gn;
+      if (t.tested) ps.push_back(t.p), eff += t.effect, ++rr.tested;
+      if (!t.calibrated_kind.empty()) cal_ps.push_back(t.calibrated_p), cal_eff += t.calibrated_effect, ++rr.calibrated_tested;
+    }
+    if (gn) rr.gram_mean = gsum / gn;
+    if (rr.tested) rr.effect = eff / rr.tested;
+    if (rr.calibrated_tested) rr.calibrated_effect = cal_eff / rr.calibrated_tested;
+    rr.log10_p = rr.verbatim ? -300.0 : fisher_log10(ps, &rr.chi2);
+    rr.decisive = rr.effect;
+    rr.layers = layer_results(rr, cfg);
+    if (!rr.verbatim && rr.layers.size() > 1) {
+      // Two tests, the whole component and its strongest layer (already Bonferroni-corrected
+      // over the layers): the better decides, its p-value doubled.
+      auto best = std::min_element(rr.layers.begin(), rr.layers.end(), [](const LayerResult& a, const LayerResult& b) { return a.log10_p < b.log10_p; });
+      if (best->log10_p < rr.log10_p) rr.log10_p = best->log10_p, rr.partial_layer = best->layer, rr.decisive = best->effect;
+      rr.log10_p = std::min(0.0, rr.log10_p + std::log10(2.0));
+    }
+    rr.p = std::pow(10.0, rr.log10_p);
+    rr.calibrated_log10_p = fisher_log10(cal_ps);
+    if (!rr.independent) lps.push_back(rr.log10_p), cal_lps.push_back(rr.calibrated_log10_p);
+  }
+  std::vector<double> holm = holm_log10(lps), cal_holm = holm_log10(cal_lps);
+  size_t k = 0;
+  for (ReferenceResult& rr : rrs) {
+    rr.log10_p_holm = rr.independent ? rr.log10_p : holm[k];
+    rr.calibrated_log10_p_holm = rr.independent ? rr.calibrated_log10_p : cal_holm[k];
+    if (!rr.independent) ++k;
+    rr.p_holm = std::pow(10.0, rr.log10_p_holm);
+  }
+  // The empirical null: where each reference's effects fall among the known-independent models'.
+  std::vector<double> nulls, cal_nulls;
+  auto value = [](double e) { return std::isnan(e) ? 0.0 : e; };
+  for (const ReferenceResult& rr : rrs)
+    if (rr.independent) nulls.push_back(value(rr.decisive)), cal_nulls.push_back(value(rr.calibrated_effect));
+  auto at_or_above = [](const std::vector<double>& v, double e) {
+    return uint32_t(std::count_if(v.begin(), v.end(), [&](double x) { return x >= e; }));
+  };
+  for (ReferenceResult& rr : rrs) {
+    rr.null_models = uint32_t(nulls.size());
+    rr.null_at_or_above = at_or_above(nulls, value(rr.decisive));
+    rr.calibrated_null_at_or_above = at_or_above(cal_nulls, value(rr.calibrated_effect));
+    if (!nulls.empty()) {
+      rr.null_max_effect = *std::max_element(nulls.begin(), nulls.end());
+      rr.calibrated_null_max = *std::max_element(cal_nulls.begin(), cal_nulls.end());
+    }
+  }
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[768];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
 std::string layer_list(const std::vector<LayerResult>& ls) {
   std::string derived;
   size_t n = 0;
@@ -611,21 +763,33 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
   cr.analysable = analysable;
   // Statistics alone, and beyond every known-independent model: a verdict needs both.
   auto significant = [&](const ReferenceResult& rr) {
-    return rr.verbatim > 0 || (rr.p_holm <= cfg.alpha && !std::isnan(rr.effect) && rr.effect >= cfg.min_effect);
+    return rr.verbatim > 0 || (rr.p_holm <= cfg.alpha && !std::isnan(rr.decisive) && rr.decisive >= cfg.min_effect);
   };
   auto qualifies = [&](const ReferenceResult& rr) {
     return !rr.independent && significant(rr) && (rr.verbatim > 0 || rr.null_at_or_above == 0);
   };
+  // Calibrated evidence decides only against enough known-independent models, above all of them.
+  auto cal_significant = [&](const ReferenceResult& rr) {
+    return rr.calibrated_tested > 0 && rr.calibrated_log10_p_holm <= std::log10(cfg.alpha) && rr.calibrated_effect >= cfg.min_effect;
+  };
+  auto cal_qualifies = [&](const ReferenceResult& rr) {
+    return !rr.independent && cal_significant(rr) && rr.null_models >= cfg.min_null_models && rr.calibrated_null_at_or_above == 0;
+  };
+  auto eff = [](double e) { return std::isnan(e) ? -1.0 : e; };
   std::vector<size_t> order(rrs.size());
   std::iota(order.begin(), order.end(), 0);
-  // Best first: verbatim copies, then by p-value, then by effect; known-independent models last.
+  // Best first: qualifying references (verbatim copies, then the largest effect), then by
+  // p-value and effect; known-independent models last.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const auto &x = rrs[a], &y = rrs[b];
     if (x.independent != y.independent) return !x.independent;
     if (qualifies(x) != qualifies(y)) return qualifies(x);
+    if (cal_qualifies(x) != cal_qualifies(y)) return cal_qualifies(x);
     if (x.verbatim != y.verbatim) return x.verbatim > y.verbatim;
+    if (qualifies(x) && eff(x.decisive) != eff(y.decisive)) return eff(x.decisive) > eff(y.decisive);
+    if (cal_qualifies(x) && eff(x.calibrated_effect) != eff(y.calibrated_effect)) return eff(x.calibrated_effect) > eff(y.calibrated_effect);
     if (x.log10_p_holm != y.log10_p_holm) return x.log10_p_holm < y.log10_p_holm;
-    return (std::isnan(x.effect) ? -1 : x.effect) > (std::isnan(y.effect) ? -1 : y.effect);
+    return eff(x.effect) > eff(y.effect);
   });
   uint32_t comparable = 0;
   size_t references = 0;
@@ -648,17 +812,33 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
   } else if (qualifies(rrs[order[0]])) {
     const ReferenceResult& b = rrs[order[0]];
     cr.verdict = "derived";
+    cr.evidence = b.verbatim ? "verbatim" : "units";
     cr.source = b.reference;
     cr.p_holm = b.p_holm;
     cr.log10_p_holm = b.log10_p_holm;
-    cr.effect = b.verbatim ? 1.0 : b.effect;
-    cr.layers = layer_results(b, cfg);
+    cr.effect = b.verbatim ? 1.0 : b.decisive;
+    cr.layers = b.layers;
     if (b.verbatim)
       cr.reason = fmt("%u of %u tensors are verbatim copies (value hashes match) of %s", b.verbatim, cr.tensors, b.reference.c_str());
+    else if (b.partial_layer >= 0)
+      cr.reason = fmt("units of layer %d correspond to %s: mean matched correlation %.3f >= %.2f, Holm-corrected p = 10^%.1f <= %g "
+                      "(the whole component: mean %.3f over %u tensors)", b.partial_layer, b.reference.c_str(), b.decisive, cfg.min_effect,
+                      b.log10_p_holm, cfg.alpha, b.effect, b.tested) + calibration(b);
     else
       cr.reason = fmt("units correspond to %s: mean matched correlation %.3f >= %.2f over %u tensors, Holm-corrected p = 10^%.1f <= %g",
                       b.reference.c_str(), b.effect, cfg.min_effect, b.tested, b.log10_p_holm, cfg.alpha) + calibration(b);
     cr.reason += layer_list(cr.layers);
+  } else if (cal_qualifies(rrs[order[0]])) {
+    const ReferenceResult& b = rrs[order[0]];
+    cr.verdict = "derived";
+    cr.evidence = "calibrated";
+    cr.source = b.reference;
+    cr.log10_p_holm = b.calibrated_log10_p_holm;
+    cr.p_holm = std::pow(10.0, b.calibrated_log10_p_holm);
+    cr.effect = b.calibrated_effect;
+    cr.reason = fmt("transform-invariant evidence: units correspond to %s in the token basis, mean correlation %.3f over %u tensors "
+                    "(Holm p = 10^%.1f), above all %u known-independent models (highest %.3f)",
+                    b.reference.c_str(), b.calibrated_effect, b.calibrated_tested, b.calibrated_log10_p_holm, b.null_models, b.calibrated_null_max);
   } else if (comparable == 0) {
     cr.verdict = "independent";
     cr.reason = "no reference has tensors of this component with matching dimensions, so none can have been copied or tuned into it";
@@ -678,9 +858,44 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     cr.p_holm = b.p_holm;
     cr.log10_p_holm = b.log10_p_holm;
     cr.effect = b.effect;
+    if (cal_significant(b))
+      cr.reason += b.null_models < cfg.min_null_models
+                       ? fmt("; in the token basis its units match %s by content (mean %.3f), which independent models trained on similar text "
+                             "also do: with %u of the %u known-independent models needed in the library this is not evidence",
+                             b.reference.c_str(), b.calibrated_effect, b.null_models, cfg.min_null_models)
+                       : fmt("; in the token basis its units match %s by content (mean %.3f), no more than %u of %u known-independent models do",
+                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_at_or_above, b.null_models);
   }
   for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
   return cr;
+}
+
+// The token basis is built from the model's own embedding and output-head rows. When the llm is
+// derived only in that basis (its residual stream was transformed), and those rows' token
+// similarities match the same source, the embeddings were either copied and transformed with it
+// or trained afresh around copied blocks; without known-independent models to calibrate the
+// similarity, that is inconclusive, not independent.
+void implicate_token_matrices(std::vector<ComponentResult>& comps, const DecisionConfig& cfg) {
+  auto find = [&](const char* name) -> ComponentResult* {
+    for (ComponentResult& c : comps)
+      if (c.component == name) return &c;
+    return nullptr;
+  };
+  ComponentResult *llm = find("llm"), *emb = find("embeddings");
+  if (!llm || !emb || llm->verdict != "derived" || llm->evidence != "units" || emb->verdict != "independent") return;
+  const ReferenceResult& src = llm->references.front();
+  size_t tokens = size_t(std::count_if(src.tests.begin(), src.tests.end(), [](const TensorTest& t) { return t.tested && t.basis == "tokens"; }));
+  if (2 * tokens <= src.tested) return;
+  for (const ReferenceResult& rr : emb->references) {
+    if (rr.reference != llm->source || rr.calibrated_tested == 0) continue;
+    if (!(rr.calibrated_log10_p_holm <= std::log10(cfg.alpha) && rr.calibrated_effect >= cfg.min_effect)) return;
+    emb->verdict = "inconclusive";
+    emb->reason = fmt("the llm derives from %s only in the token basis, which this model's own embedding and output-head rows define, and "
+                      "their token similarities match %s's (mean %.3f): copied and transformed with the blocks, or trained afresh around them; "
+                      "%u known-independent models in the library (of the %u needed) cannot tell which",
+                      llm->source.c_str(), llm->source.c_str(), rr.calibrated_effect, rr.null_models, cfg.min_null_models);
+    return;
+  }
 }
 
 }  // namespace
@@ -696,6 +911,16 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   for (size_t i = 0; i < m.vocab.size(); ++i)
     if (!m.vocab[i].empty()) cand_ids.emplace(m.vocab[i], uint32_t(i));
   Layout layout = layout_of(m, rules);
+  AnchorBasis basis = AnchorBasis::of(m, layout);
+  for (RefIndex& ri : index) {
+    std::vector<int> coord = anchor_map(ri.fp->anchors, basis.anchors());
+    size_t shared = size_t(std::count_if(coord.begin(), coord.end(), [](int c) { return c >= 0; }));
+    // Fewer than 16 shared anchors cannot carry a unit profile.
+    if (shared < 16) continue;
+    ri.coord_identity = coord.size() == basis.anchors().size();
+    for (size_t j = 0; j < coord.size(); ++j) ri.coord_identity &= coord[j] == int(j);
+    ri.coord = std::move(coord);
+  }
   ScanResult out;
   out.width = layout.width;
   // results[component][ref]
@@ -728,7 +953,7 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     }
   };
   auto tf = clock::now();
-  fingerprint_tensors(m, layout, 0, cfg.threads, false, each, progress, cancelled);
+  fingerprint_tensors(m, layout, basis, 0, cfg.threads, false, each, progress, cancelled);
   out.cancelled = cancelled && cancelled();
   out.bytes = m.weights.total_bytes;
   double total_s = std::chrono::duration<double>(clock::now() - tf).count();
@@ -737,9 +962,10 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   std::sort(out.unassigned.begin(), out.unassigned.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
   for (const auto& u : out.unassigned) out.unassigned_params += u.second;
   for (const char* comp : kComponents) {
-    combine(per[comp], index);
+    combine(per[comp], index, cfg);
     out.components.push_back(decide(comp, std::move(per[comp]), counts[comp].first, counts[comp].second, cfg));
   }
+  implicate_token_matrices(out.components, cfg);
   return out;
 }
 
@@ -752,6 +978,7 @@ Value to_value(const ComponentResult& c, bool detail) {
   v.set("component", c.component);
   v.set("verdict", c.verdict);
   v.set("source", c.source.empty() ? Value() : Value(c.source));
+  v.set("evidence", c.evidence.empty() ? Value() : Value(c.evidence));
   v.set("p_holm", c.p_holm);
   v.set("log10_p_holm", c.log10_p_holm);
   v.set("effect", num(c.effect));
@@ -785,9 +1012,19 @@ Value to_value(const ComponentResult& c, bool detail) {
     rv.set("log10_p_holm", r.log10_p_holm);
     rv.set("p_holm", r.p_holm);
     rv.set("effect", num(r.effect));
+    rv.set("partial_layer", r.partial_layer >= 0 ? Value(int64_t(r.partial_layer)) : Value());
+    rv.set("decisive_effect", num(r.decisive));
     rv.set("null_models", uint64_t(r.null_models));
     rv.set("null_at_or_above", uint64_t(r.null_at_or_above));
     rv.set("null_max_effect", num(r.null_max_effect));
+    Value cal;
+    cal.set("tested", uint64_t(r.calibrated_tested));
+    cal.set("effect", num(r.calibrated_effect));
+    cal.set("log10_p", r.calibrated_log10_p);
+    cal.set("log10_p_holm", r.calibrated_log10_p_holm);
+    cal.set("null_at_or_above", uint64_t(r.calibrated_null_at_or_above));
+    cal.set("null_max_effect", num(r.calibrated_null_max));
+    rv.set("calibrated", cal);
     if (detail) {
       Value tests = Value(Array{});
       for (const TensorTest& t : r.tests) {
@@ -799,6 +1036,14 @@ Value to_value(const ComponentResult& c, bool detail) {
         tv.set("ref_layer", t.ref_layer);
         tv.set("units", t.units);
         tv.set("pairing", t.pairing);
+        tv.set("basis", t.basis);
+        if (!t.calibrated_kind.empty()) {
+          Value cv;
+          cv.set("kind", t.calibrated_kind);
+          cv.set("effect", num(t.calibrated_effect));
+          cv.set("p", t.calibrated_p);
+          tv.set("calibrated", cv);
+        }
         tv.set("gram", num(t.gram));
         tv.set("choices", uint64_t(t.choices));
         tv.set("verbatim", t.verbatim.empty() ? Value() : Value(t.verbatim));

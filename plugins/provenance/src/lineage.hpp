@@ -37,6 +37,9 @@ namespace evald::prov {
 
 struct DecisionConfig {
   double alpha = 0.01;         // family-wise error rate per component, across the library
+  // Known-independent models the library must hold before calibrated evidence (see TensorTest)
+  // may decide a verdict.
+  uint32_t min_null_models = 3;
   double min_effect = 0.2;     // mean held-out matched correlation required for "derived"
   uint32_t permutations = 999;
   double screen = 0.1;         // Gram similarity below which a reference tensor is not unit-tested
@@ -50,7 +53,8 @@ struct DecisionConfig {
 struct TensorTest {
   std::string tensor, ref_tensor, role;
   std::string units;    // rows | cols: which dimension holds the units compared
-  std::string pairing;  // index | matched | tokens: how units were paired
+  std::string pairing;  // index | matched | tokens | ids: how units were paired
+  std::string basis;    // residual | tokens: the coordinates the units were compared in
   int layer = -1, ref_layer = -1;
   double gram = std::numeric_limits<double>::quiet_NaN();  // best Gram similarity across layers
   uint32_t choices = 0;         // same-role reference tensors it was chosen among
@@ -60,11 +64,25 @@ struct TensorTest {
   double null_mean = 0, null_sd = 0, z = 0, p = 1;
   uint32_t units_compared = 0;
   uint32_t permutations = 0;    // drawn: fewer than configured when the test stopped early (p large)
+  // Evidence that decides only against known-independent models in the library, because
+  // independent models trained on similar text show it too: units matched by content in the
+  // token basis ("token-basis-matched"), or a token matrix's token-token similarities
+  // ("token-similarity"). Empty kind when there is none.
+  std::string calibrated_kind;
+  double calibrated_effect = std::numeric_limits<double>::quiet_NaN(), calibrated_p = 1;
 };
 
 struct WeakEvidence {  // 1-D tensors
   std::string tensor, ref_tensor;
   double pearson = 0;
+};
+
+struct LayerResult {  // one layer group against one reference
+  int layer = -1;
+  uint32_t tensors = 0, tested = 0, verbatim = 0;
+  double effect = std::numeric_limits<double>::quiet_NaN();
+  double log10_p = 0;  // Fisher over the layer's tensors, Bonferroni over the layers
+  bool derived = false;
 };
 
 struct ReferenceResult {  // one component against one reference
@@ -76,24 +94,27 @@ struct ReferenceResult {  // one component against one reference
   double gram_mean = std::numeric_limits<double>::quiet_NaN();
   double chi2 = 0, log10_p = 0, p = 1, log10_p_holm = 0, p_holm = 1;
   double effect = std::numeric_limits<double>::quiet_NaN();
+  // Per layer group; when one layer's test is stronger than the whole component's (one copied
+  // layer among fresh ones), it decides: partial_layer names it and its effect is `decisive`.
+  std::vector<LayerResult> layers;
+  int partial_layer = -1;
+  double decisive = std::numeric_limits<double>::quiet_NaN();  // the effect the verdict compares
   // Where the effect falls among the known-independent models' effects for this component.
   uint32_t null_models = 0, null_at_or_above = 0;
   double null_max_effect = std::numeric_limits<double>::quiet_NaN();
-};
-
-struct LayerResult {  // one layer group against the best reference
-  int layer = -1;
-  uint32_t tensors = 0, tested = 0, verbatim = 0;
-  double effect = std::numeric_limits<double>::quiet_NaN();
-  double log10_p = 0;  // Fisher over the layer's tensors, Bonferroni over the layers
-  bool derived = false;
+  // The calibrated evidence (TensorTest::calibrated_*), combined the same way, and where its
+  // effect falls among the known-independent models'.
+  uint32_t calibrated_tested = 0, calibrated_null_at_or_above = 0;
+  double calibrated_effect = std::numeric_limits<double>::quiet_NaN(), calibrated_log10_p = 0, calibrated_log10_p_holm = 0;
+  double calibrated_null_max = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ComponentResult {
   std::string component;
-  std::vector<LayerResult> layers;  // against the reference listed first; llm only
+  std::vector<LayerResult> layers;  // against the source, when derived
   std::string verdict;   // derived | independent | inconclusive | absent
   std::string source;    // reference it derives from, when derived
+  std::string evidence;  // what decided a derived verdict: verbatim | units | calibrated
   double p_holm = 1, log10_p_holm = 0, effect = std::numeric_limits<double>::quiet_NaN();
   std::string reason;
   uint32_t tensors = 0, analysable = 0;

@@ -1,0 +1,151 @@
+#include "anchors.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "fingerprint.hpp"
+
+namespace evald::prov {
+
+namespace {
+
+uint64_t text_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return mix64(h);
+}
+
+bool read_floats(const Tensor& t, uint64_t first, uint64_t count, std::vector<float>* out) {
+  out->resize(count);
+  return to_float(t, first, count, out->data());
+}
+
+void add_normalised(const float* x, const std::vector<float>* gain, uint64_t d, float* acc) {
+  double ss = 0;
+  for (uint64_t j = 0; j < d; ++j) {
+    double v = double(x[j]) * (gain ? (*gain)[j] : 1.0f);
+    ss += v * v;
+  }
+  if (!(ss > 0) || !std::isfinite(ss)) return;
+  float inv = float(1 / std::sqrt(ss / double(d)));
+  for (uint64_t j = 0; j < d; ++j) acc[j] += x[j] * (gain ? (*gain)[j] : 1.0f) * inv;
+}
+
+bool contains_any(const std::string& s, std::initializer_list<const char*> parts) {
+  return std::any_of(parts.begin(), parts.end(), [&](const char* p) { return s.find(p) != std::string::npos; });
+}
+
+}  // namespace
+
+AnchorBasis AnchorBasis::of(const Model& m, const Layout& layout) {
+  AnchorBasis b;
+  const auto& ts = m.weights.tensors;
+  const uint64_t d = layout.width;
+  if (d == 0) return b;
+  std::vector<size_t> token;  // embedding first, output head second when names tell them apart
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const TensorRole& r = layout.roles[i];
+    if (r.shape_class == "token" && ts[i].shape.size() == 2 && ts[i].shape[1] == d && dtype_analysable(ts[i].dtype)) token.push_back(i);
+    bool vec = ts[i].shape.size() == 1 && ts[i].shape[0] == d && dtype_analysable(ts[i].dtype);
+    if (!vec || r.component != "llm") continue;
+    std::vector<float> g;
+    if (!read_floats(ts[i], 0, d, &g)) continue;
+    if (r.role == "norm.final.weight" || (r.by == "structure" && r.layer < 0)) b.final_gain_ = std::move(g);
+    else if (r.role == "norm.attn.weight") b.attn_gain_[r.layer] = std::move(g);
+    else if (r.role == "norm.mlp.weight" || r.role == "norm.pre_mlp.weight") b.mlp_gain_[r.layer] = std::move(g);
+  }
+  std::stable_sort(token.begin(), token.end(), [&](size_t x, size_t y) {
+    return (layout.roles[x].role == "embed") > (layout.roles[y].role == "embed");
+  });
+  if (token.size() > 2) token.resize(2);
+  if (token.empty()) return b;
+  uint64_t V = UINT64_MAX;
+  for (size_t i : token) V = std::min(V, ts[i].shape[0]);
+  // Anchors: the kSketchWidth tokens of smallest hash, by text when the tokenizer is known.
+  bool texts = !m.vocab.empty();
+  std::vector<std::pair<uint64_t, uint32_t>> order;
+  for (uint64_t id = 0; id < V && id <= UINT32_MAX; ++id) {
+    if (texts && (id >= m.vocab.size() || m.vocab[id].empty())) continue;
+    order.emplace_back(texts ? text_hash(m.vocab[id]) : mix64(id ^ 0x51ed27a1c0ffee00ull), uint32_t(id));
+  }
+  size_t A = std::min<size_t>(order.size(), kSketchWidth);
+  std::partial_sort(order.begin(), order.begin() + long(A), order.end());
+  b.width_ = d;
+  b.u_.assign(A * d, 0.0f);
+  std::vector<float> row;
+  for (size_t a = 0; a < A; ++a) {
+    uint32_t id = order[a].second;
+    b.anchors_.push_back({id, texts ? m.vocab[id] : std::string()});
+    for (size_t i : token) {
+      const std::vector<float>* gain = layout.roles[i].role == "head" && !b.final_gain_.empty() ? &b.final_gain_ : nullptr;
+      if (!read_floats(ts[i], uint64_t(id) * d, d, &row)) return AnchorBasis();
+      add_normalised(row.data(), gain, d, b.u_.data() + a * d);
+    }
+  }
+  b.ut_.resize(A * d);
+  for (size_t a = 0; a < A; ++a)
+    for (uint64_t j = 0; j < d; ++j) b.ut_[j * A + a] = b.u_[a * d + j];
+  return b;
+}
+
+const std::vector<float>* AnchorBasis::gain_for(const TensorRole& role, const std::string& name) const {
+  auto at = [&](const std::map<int, std::vector<float>>& m) -> const std::vector<float>* {
+    auto it = m.find(role.layer);
+    return it == m.end() || it->second.size() != width_ ? nullptr : &it->second;
+  };
+  const std::string& r = role.role;
+  if (role.known) {
+    if (r.rfind("attn.q.", 0) == 0 || r.rfind("attn.k.", 0) == 0 || r.rfind("attn.v.", 0) == 0 || r.rfind("attn.qkv.", 0) == 0) return at(attn_gain_);
+    if (r.rfind("mlp.gate.", 0) == 0 || r.rfind("mlp.up.", 0) == 0) return at(mlp_gain_);
+    return nullptr;
+  }
+  // Names a rule does not know (MoE experts and routers, say) still say which half of the block
+  // they belong to.
+  std::string local = name.substr(std::min(name.size(), name.find(std::to_string(role.layer))));
+  if (contains_any(local, {"expert", "moe", "mlp", "ffn", "feed_forward", "router"})) return at(mlp_gain_);
+  if (contains_any(local, {"attn", "attention"})) return at(attn_gain_);
+  return nullptr;
+}
+
+void AnchorBasis::respond(const float* w, const std::vector<float>* gain, float* out) const {
+  const size_t A = anchors_.size();
+  const uint64_t d = width_;
+  thread_local std::vector<float> gw;
+  const float* x = w;
+  if (gain) {
+    gw.resize(d);
+    for (uint64_t j = 0; j < d; ++j) gw[j] = w[j] * (*gain)[j];
+    x = gw.data();
+  }
+  for (size_t a = 0; a < A; ++a) {
+    const float* u = u_.data() + a * d;
+    float s = 0;
+    for (uint64_t j = 0; j < d; ++j) s += u[j] * x[j];
+    out[a] = s;
+  }
+  for (size_t a = A; a < size_t(kSketchWidth); ++a) out[a] = 0;
+}
+
+std::vector<int> anchor_map(const std::vector<Anchor>& ref, const std::vector<Anchor>& cand) {
+  bool texts = !ref.empty() && !cand.empty() && !ref[0].text.empty() && !cand[0].text.empty();
+  std::unordered_map<std::string, int> by_text;
+  std::unordered_map<uint32_t, int> by_id;
+  for (size_t k = 0; k < cand.size(); ++k) {
+    if (texts) by_text.emplace(cand[k].text, int(k));
+    else by_id.emplace(cand[k].id, int(k));
+  }
+  std::vector<int> out(ref.size(), -1);
+  for (size_t j = 0; j < ref.size(); ++j) {
+    if (texts) {
+      auto it = by_text.find(ref[j].text);
+      if (it != by_text.end()) out[j] = it->second;
+    } else {
+      auto it = by_id.find(ref[j].id);
+      if (it != by_id.end()) out[j] = it->second;
+    }
+  }
+  return out;
+}
+
+}  // namespace evald::prov

@@ -1,0 +1,66 @@
+// The token basis: statistics of a model's weights that a function-preserving transform of its
+// residual stream cannot change.
+//
+// An entrant may multiply the residual stream by any orthogonal matrix Q (a rotation, a signed
+// permutation) and fold it into every matrix that reads or writes the stream, after folding the
+// norm gains into the matrices that read the norms' outputs: the model computes the same function
+// and every coordinate-wise statistic changes. What does not change is how the model's own token
+// vectors meet its weights: with u_a the (normalised) embedding and output-head rows of anchor
+// token a, a unit w that reads the stream (a row of q, k, v, gate, up) responds u_a . (g * w), a
+// unit that writes it (a column of o, down) u_a . w, and both are invariant under Q since u_a and
+// w turn together. A unit's responses to the anchor tokens are its profile; profiles pair units
+// of two models whatever their residual basis, and permutations, sign flips and scales of the
+// units themselves are what the unit tests already allow for.
+//
+// Anchors are chosen by token, not position: the tokens with the smallest hashes of their text (or
+// of their id when the model has no tokenizer), so two models with one tokenizer pick the same
+// anchors, and extended or pruned vocabularies share most of them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "components.hpp"
+#include "model.hpp"
+
+namespace evald::prov {
+
+struct Anchor {
+  uint32_t id = 0;
+  std::string text;  // empty when the model has no tokenizer
+};
+
+class AnchorBasis {
+ public:
+  // The basis of model `m` laid out by `layout`: empty when the model has no token matrix of the
+  // residual width or its values cannot be read.
+  static AnchorBasis of(const Model& m, const Layout& layout);
+
+  bool empty() const { return u_.empty(); }
+  const std::vector<Anchor>& anchors() const { return anchors_; }
+  uint64_t width() const { return width_; }
+  // Coordinate j of every anchor vector (anchors().size() floats): what a residual coordinate
+  // holds for each anchor, for units that write the stream.
+  const float* coordinate(uint64_t j) const { return ut_.data() + j * anchors_.size(); }
+  // The gain of the norm whose output a tensor reads, or nullptr: an input projection's attention
+  // or MLP norm of its layer, the final norm for the output head.
+  const std::vector<float>* gain_for(const TensorRole& role, const std::string& name) const;
+  // Responses to the anchors of a d-vector w scaled by `gain` (may be null): out[a] = u_a . (g*w).
+  void respond(const float* w, const std::vector<float>* gain, float* out) const;
+
+ private:
+  std::vector<Anchor> anchors_;
+  uint64_t width_ = 0;
+  std::vector<float> u_;   // anchors x width
+  std::vector<float> ut_;  // width x anchors
+  std::map<int, std::vector<float>> attn_gain_, mlp_gain_;
+  std::vector<float> final_gain_;
+};
+
+// For each of `ref`'s anchors, the index of the same token among `cand`'s, or -1: matched by text
+// when both have it, else by id.
+std::vector<int> anchor_map(const std::vector<Anchor>& ref, const std::vector<Anchor>& cand);
+
+}  // namespace evald::prov
