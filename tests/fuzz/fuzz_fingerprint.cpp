@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "fingerprint.hpp"
 
@@ -14,15 +15,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto f = evald::prov::fingerprint_from_value(*v);
   if (!f) return 0;
   for (const auto& t : f->tensors)
-    for (const auto* s : {&t.by_row, &t.by_col}) {
+    for (const auto* s : {&t.by_row, &t.by_col, &t.tok_rows, &t.tok_cols}) {
       if (s->data.size() != s->ids.size() * evald::prov::kSketchWidth) std::abort();
       for (uint32_t id : s->ids)
         if (id >= s->units) std::abort();
     }
   auto again = evald::prov::fingerprint_from_value(*evald::msgpack::decode(evald::msgpack::encode(evald::prov::to_value(*f))));
-  if (!again || again->tensors.size() != f->tensors.size() || again->name != f->name) std::abort();
+  if (f->anchors.size() > size_t(evald::prov::kSketchWidth)) std::abort();
+  if (!again || again->tensors.size() != f->tensors.size() || again->name != f->name || again->anchors.size() != f->anchors.size() ||
+      again->kind != f->kind)
+    std::abort();
   for (size_t i = 0; i < f->tensors.size(); ++i)
-    if (again->tensors[i].hashes.exact != f->tensors[i].hashes.exact || again->tensors[i].by_row.gram.size() != f->tensors[i].by_row.gram.size())
+    if (again->tensors[i].hashes.exact != f->tensors[i].hashes.exact || again->tensors[i].by_row.gram.size() != f->tensors[i].by_row.gram.size() ||
+        again->tensors[i].tok_rows.data.size() != f->tensors[i].tok_rows.data.size() ||
+        (!f->tensors[i].tok_rows.data.empty() &&
+         std::memcmp(again->tensors[i].tok_rows.data.data(), f->tensors[i].tok_rows.data.data(), f->tensors[i].tok_rows.data.size() * 4) != 0))
       std::abort();
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <set>
 
 #include "lineage_fixture.hpp"
 
@@ -274,6 +275,45 @@ TEST_F(Lineage, RotatedResidualStreamIsFoundInTheTokenBasis) {
   Value ci = scan_report((d / "indep_rot").string(), lib, ScanOptions());
   EXPECT_EQ(gate_of(ci), "pass") << ci.find("gate")->get_string("reason");
   fs::remove_all(d);
+}
+
+}  // namespace
+
+namespace {
+
+// open_P with 32 of its 128 residual dimensions removed from every tensor: no tensor keeps its
+// shape, so only the token basis (one coordinate per anchor token) can compare it.
+TEST_F(Lineage, PrunedResidualWidthIsComparedInTheTokenBasis) {
+  auto m = fixture::load_floats((kFixtures / "open_P").string());
+  const uint64_t d = 128, keep = 96;
+  for (auto& [name, t] : m) {
+    bool reads = t.cols() == d && t.shape.size() == 2, writes = t.rows() == d && t.shape.size() == 2 && t.cols() != d;
+    if (t.shape.size() == 1) {
+      t.v.resize(keep), t.shape = {keep};
+      continue;
+    }
+    if (name.find("o_proj") != std::string::npos) reads = false, writes = true;
+    fixture::FloatTensor out = t;
+    if (reads) {
+      out.shape = {t.rows(), keep};
+      out.v.assign(t.rows() * keep, 0);
+      for (uint64_t i = 0; i < t.rows(); ++i)
+        for (uint64_t c = 0; c < keep; ++c) out.at(i, c) = t.at(i, c);
+    } else if (writes) {
+      out.shape = {keep, t.cols()};
+      out.v.assign(keep * t.cols(), 0);
+      for (uint64_t r = 0; r < keep; ++r)
+        for (uint64_t c = 0; c < t.cols(); ++c) out.at(r, c) = t.at(r, c);
+    }
+    t = out;
+  }
+  fs::path dir = temp_dir("pruned-width");
+  fixture::write_model(dir / "m", m);
+  Value r = scan(dir / "m");
+  const Value* llm = component(r, "llm");
+  EXPECT_EQ(llm->get_string("verdict"), "derived") << llm->get_string("reason");
+  EXPECT_EQ(gate_of(r), "fail");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -356,7 +356,9 @@ class HashIndex {
     for (int k = 0; k < 5; ++k) {
       auto it = map_.find(key(k, field(c.hashes, k)));
       if (it == map_.end()) continue;
-      for (const auto& [ref, t] : it->second) {
+      for (const auto& entry : it->second) {
+        size_t ref = entry.first;
+        const TensorPrint* t = entry.second;
         if (t->shape != c.shape || field(t->hashes, k) != field(c.hashes, k)) continue;
         if (std::none_of(out.begin(), out.end(), [&](const Hit& h) { return h.ref == ref; })) out.push_back({ref, t, kKinds[k]});
       }
@@ -533,7 +535,9 @@ std::vector<BasisTest> basis_tests(const TensorPrint& cp, bool tokens_basis, con
       for (int kind : tokens_basis ? kTokenKinds : kResidualKinds) {
         if ((kind == kByCol || kind == kTokCols) && token_role(cp.role)) continue;
         const UnitSketch &cs = cand_sketch(r, kind), &rs = sketch_of(*rt, kind);
-        if (cs.empty() || rs.empty() || cs.length != rs.length) continue;
+        // Token-basis profiles have one coordinate per anchor whatever the residual width, so a
+        // copy whose width was pruned still compares there.
+        if (cs.empty() || rs.empty() || (!tokens_basis && cs.length != rs.length)) continue;
         (*comparable)[r] = true;
         ++best[r].choices;
         std::vector<float> prof = gram_profile(cs.gram);

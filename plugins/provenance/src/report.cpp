@@ -380,12 +380,19 @@ std::string render_text(const Value& r) {
       for (const Value& c : claims->as_array())
         o << "  declared lineage (unverified claim): " << c.get_string("key") << " = " << c.get_string("value") << "\n";
     if (const Value* c = r.find("components")) render_components(o, *c, "  ");
+    if (const Value* l = r.find("layout"); l && l->get_int("unassigned_parameters") > 0) {
+      char buf[160];
+      snprintf(buf, sizeof buf, "  placed in no component: %zu tensors, %.2f%% of the parameters (allowed %.2f%%)",
+               l->find("unassigned")->as_array().size(), 100 * l->get_double("unassigned_share"), 100 * l->get_double("max_unassigned_share"));
+      o << buf << "\n";
+    }
   }
   const Value* g = r.find("gate");
   if (g) o << "gate: " << g->get_string("result") << ": " << g->get_string("reason") << "\n";
   if (const Value* t = r.find("thresholds"))
     o << "thresholds: alpha " << t->get_double("alpha") << " (Holm across the library), min effect " << t->get_double("min_effect") << ", "
-      << t->get_int("permutations") << " permutations, seed " << t->get_int("seed") << "\n";
+      << t->get_int("permutations") << " permutations, seed " << t->get_int("seed") << ", calibrated evidence needs "
+      << t->get_int("min_null_models") << " known-independent models\n";
   return o.str();
 }
 
