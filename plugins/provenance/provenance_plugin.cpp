@@ -116,9 +116,11 @@ class Provenance : public evald::Plugin {
     if (!fs::is_directory(dir)) return Status::error("library: " + dir + " is not a directory (build one with evald-provenance add)");
     auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
     if (!lib) return lib.status();
-    auto keys = (*lib)->keys();
-    if (!keys) return keys.status();
-    if (keys->empty()) return Status::error("library: " + dir + " holds no fingerprints");
+    auto entries = (*lib)->entries();
+    if (!entries) return entries.status();
+    if (std::none_of(entries->begin(), entries->end(), [](const evald::prov::LibraryEntry& e) { return e.kind == "reference"; }))
+      return Status::error("library: " + dir + " holds no reference model (" + std::to_string(entries->size()) +
+                           " known-independent): nothing to compare with");
     return {};
   }
 

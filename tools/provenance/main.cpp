@@ -289,28 +289,34 @@ int main(int argc, char** argv) {
     if (!a.json) std::printf("imported %s\n", a.positional[0].c_str());
     return 0;
   }
+  if (a.cmd == "list") {
+    auto entries = (*lib)->entries();
+    if (!entries) {
+      std::cerr << "evald-provenance: " << entries.error() << "\n";
+      return 2;
+    }
+    evald::Value arr = evald::Value(evald::Array{});
+    for (const LibraryEntry& e : *entries) {
+      evald::Value v;
+      v.set("key", e.key);
+      v.set("kind", e.kind);
+      v.set("source_hash", e.source_hash);
+      v.set("format", e.format);
+      v.set("tensors", e.tensors);
+      v.set("bytes", e.total_bytes);
+      v.set("version", e.version);
+      arr.push_back(v);
+      if (!a.json)
+        std::printf("%-32s %-11s %-12s %5llu tensors %12llu bytes  sha256 %s\n", e.key.c_str(), e.kind.c_str(), e.format.c_str(),
+                    static_cast<unsigned long long>(e.tensors), static_cast<unsigned long long>(e.total_bytes), e.source_hash.c_str());
+    }
+    if (a.json) std::cout << evald::to_json(arr) << "\n";
+    return 0;
+  }
   auto fps = (*lib)->load_all();
   if (!fps) {
     std::cerr << "evald-provenance: " << fps.error() << "\n";
     return 2;
-  }
-  if (a.cmd == "list") {
-    evald::Value arr = evald::Value(evald::Array{});
-    for (const Fingerprint& f : *fps) {
-      evald::Value v;
-      v.set("key", library_key(f));
-      v.set("kind", f.kind);
-      v.set("source_hash", f.source_hash);
-      v.set("format", f.format);
-      v.set("tensors", uint64_t(f.tensors.size()));
-      v.set("bytes", f.total_bytes);
-      arr.push_back(v);
-      if (!a.json)
-        std::printf("%-32s %-11s %-12s %5zu tensors %12llu bytes  sha256 %s\n", library_key(f).c_str(), f.kind.c_str(), f.format.c_str(), f.tensors.size(),
-                    static_cast<unsigned long long>(f.total_bytes), f.source_hash.c_str());
-    }
-    if (a.json) std::cout << evald::to_json(arr) << "\n";
-    return 0;
   }
   if ((a.cmd == "scan" || a.cmd == "trajectory") &&
       std::none_of(fps->begin(), fps->end(), [](const Fingerprint& f) { return f.kind == "reference"; })) {

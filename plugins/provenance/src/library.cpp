@@ -1,11 +1,24 @@
 #include "library.hpp"
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 namespace evald::prov {
 
 namespace {
 constexpr const char* kPrefix = "fp/";
+constexpr const char* kEntryPrefix = "entry/";
+
+Bytes entry_record(const Fingerprint& f) {
+  Value v;
+  v.set("kind", f.kind);
+  v.set("format", f.format);
+  v.set("source_hash", f.source_hash);
+  v.set("tensors", uint64_t(f.tensors.size()));
+  v.set("total_bytes", f.total_bytes);
+  v.set("version", int64_t(f.version));
+  return msgpack::encode(v);
+}
 // Fingerprints of big models run to tens of MB: decode without the message-sized limits.
 msgpack::Limits fingerprint_limits() {
   msgpack::Limits l;
@@ -40,10 +53,13 @@ FingerprintLibrary::~FingerprintLibrary() = default;
 
 Status FingerprintLibrary::put(const Fingerprint& f) {
   if (f.name.empty()) return Status::error("fingerprint has no name");
-  Bytes b = msgpack::encode(to_value(f));
+  Bytes b = msgpack::encode(to_value(f)), e = entry_record(f);
+  rocksdb::WriteBatch batch;
+  batch.Put(kPrefix + library_key(f), rocksdb::Slice(reinterpret_cast<const char*>(b.data()), b.size()));
+  batch.Put(kEntryPrefix + library_key(f), rocksdb::Slice(reinterpret_cast<const char*>(e.data()), e.size()));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status s = impl_->db->Put(wo, kPrefix + library_key(f), rocksdb::Slice(reinterpret_cast<const char*>(b.data()), b.size()));
+  rocksdb::Status s = impl_->db->Write(wo, &batch);
   if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
   return {};
 }
@@ -67,9 +83,12 @@ Status FingerprintLibrary::put_record(const Bytes& record) {
 Status FingerprintLibrary::remove(const std::string& key) {
   std::string v;
   if (!impl_->db->Get(rocksdb::ReadOptions(), kPrefix + key, &v).ok()) return Status::error("no fingerprint \"" + key + "\" in " + dir_);
+  rocksdb::WriteBatch batch;
+  batch.Delete(kPrefix + key);
+  batch.Delete(kEntryPrefix + key);
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status s = impl_->db->Delete(wo, kPrefix + key);
+  rocksdb::Status s = impl_->db->Write(wo, &batch);
   if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
   return {};
 }
@@ -79,6 +98,30 @@ Result<std::vector<std::string>> FingerprintLibrary::keys() const {
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(kPrefix); it->Valid() && it->key().starts_with(kPrefix); it->Next()) out.push_back(it->key().ToString().substr(3));
   if (!it->status().ok()) return Status::error("fingerprint library " + dir_ + ": " + it->status().ToString());
+  return out;
+}
+
+Result<std::vector<LibraryEntry>> FingerprintLibrary::entries() const {
+  auto keys_or = keys();
+  if (!keys_or) return Status::error(keys_or.error());
+  std::vector<LibraryEntry> out;
+  for (const std::string& key : *keys_or) {
+    std::string raw;
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kEntryPrefix + key, &raw);
+    if (s.IsNotFound()) return Status::error("fingerprint library " + dir_ + ", record \"" + key + "\": no entry (stored by an older build: add it again)");
+    if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
+    auto v = msgpack::decode(reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
+    if (!v || !v->is_map()) return Status::error("fingerprint library " + dir_ + ", entry \"" + key + "\": not a map");
+    LibraryEntry e;
+    e.key = key;
+    e.kind = v->get_string("kind");
+    e.format = v->get_string("format");
+    e.source_hash = v->get_string("source_hash");
+    e.tensors = uint64_t(v->get_int("tensors"));
+    e.total_bytes = uint64_t(v->get_int("total_bytes"));
+    e.version = v->get_int("version");
+    out.push_back(std::move(e));
+  }
   return out;
 }
 

@@ -13,6 +13,14 @@
 
 namespace evald::prov {
 
+// What `list` shows of a fingerprint, stored beside it so that listing decodes no sketch.
+struct LibraryEntry {
+  std::string key;  // name@revision
+  std::string kind, format, source_hash;
+  uint64_t tensors = 0, total_bytes = 0;
+  int64_t version = 0;
+};
+
 class FingerprintLibrary {
  public:
   // Opens the library at `dir`. read_only opens it shared (several readers, e.g. plugin workers,
@@ -33,6 +41,9 @@ class FingerprintLibrary {
   Result<std::vector<Fingerprint>> load_all() const;
   // Keys ("name@revision") in order.
   Result<std::vector<std::string>> keys() const;
+  // Every fingerprint's entry, in key order, without decoding the fingerprints. A fingerprint
+  // stored without an entry (by an older build) is an error naming its key.
+  Result<std::vector<LibraryEntry>> entries() const;
   const std::string& dir() const { return dir_; }
 
  private:
