@@ -95,7 +95,7 @@ TEST(ProvenancePlugin, ConfigErrorsNameTheKey) {
   ASSERT_TRUE(prov::FingerprintLibrary::open(tmp / "empty", false, true));
   auto empty = evald::testing::PluginHarness(kPlugin).configure(config(tmp / "empty"));
   ASSERT_FALSE(empty);
-  EXPECT_NE(empty.message().find("holds no fingerprints"), std::string::npos) << empty.message();
+  EXPECT_NE(empty.message().find("holds no reference model"), std::string::npos) << empty.message();
   build_library(tmp / "lib");
   Value bad = config(tmp / "lib");
   Value rule;
