@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -150,17 +151,27 @@ void token_orientations(const TensorRole& role, bool* rows, bool* cols) {
   }
 }
 
-void start_sketch(UnitSketch* s, uint64_t units, uint64_t length, uint32_t keep_units) {
+// The units a sketch keeps: an even sample (keep_units > 0), every unit, or the given ones.
+std::vector<uint32_t> kept_ids(uint64_t units, uint32_t keep_units, const std::vector<uint32_t>* only) {
+  if (!only) return sample_ids(units, keep_units);
+  std::vector<uint32_t> ids;
+  for (uint32_t id : *only)
+    if (id < units) ids.push_back(id);
+  return ids;
+}
+
+void start_sketch(UnitSketch* s, uint64_t units, uint64_t length, uint32_t keep_units, const std::vector<uint32_t>* only = nullptr) {
   s->units = uint32_t(units);
   s->length = uint32_t(length);
-  s->ids = sample_ids(units, keep_units);
+  s->ids = kept_ids(units, keep_units, only);
   s->data.reserve(s->ids.size() * K);
   s->gram.assign(kGramSize, 0.0f);
 }
 
 }  // namespace
 
-TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis) {
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis,
+                               const std::vector<uint32_t>* token_rows) {
   TensorPrint p;
   p.name = t.name;
   p.role = role;
@@ -194,7 +205,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
   std::vector<uint8_t> keep_row;
   if (want_rows) {
-    p.by_row.ids = sample_ids(R, keep_units);
+    const std::vector<uint32_t>* only = role.shape_class == "token" ? token_rows : nullptr;
+    p.by_row.ids = kept_ids(R, keep_units, only);
     keep_row.assign(R, 0);
     for (uint32_t id : p.by_row.ids) keep_row[id] = 1;
     p.by_row.units = uint32_t(R);
@@ -213,7 +225,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   std::vector<float> yt(K), acc;  // acc: C x K responses of the columns
   std::vector<uint8_t> keep_tok_row;
   if (tok_rows) {
-    start_sketch(&p.tok_rows, R, C, keep_units);
+    start_sketch(&p.tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
     keep_tok_row.assign(R, 0);
     for (uint32_t id : p.tok_rows.ids) keep_tok_row[id] = 1;
   }
@@ -291,7 +303,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     }
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
     uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
-    if (done - released >= (16u << 20) || i + 1 == R) {
+    if (done - released >= (4u << 20) || i + 1 == R) {
       uintptr_t upto = done & ~(page - 1);
       if (upto > released) {
         ::madvise(reinterpret_cast<void*>(released), upto - released, MADV_DONTNEED);
@@ -345,7 +357,7 @@ Layout layout_of(const Model& m, const ComponentRules& rules) {
 std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layout, const AnchorBasis& basis, uint32_t keep_units,
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each, const ProgressFn& progress,
-                                             const std::function<bool()>& cancelled) {
+                                             const std::function<bool()>& cancelled, const std::vector<uint32_t>* token_rows) {
   const auto& ts = m.weights.tensors;
   // Largest first, so the threads finish together.
   std::vector<size_t> order(ts.size());
@@ -361,7 +373,7 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layou
     for (size_t k; (k = next.fetch_add(1)) < order.size();) {
       if (cancelled && cancelled()) return;
       const Tensor& t = ts[order[k]];
-      TensorPrint p = fingerprint_tensor(t, layout.roles[order[k]], keep_units, &basis);
+      TensorPrint p = fingerprint_tensor(t, layout.roles[order[k]], keep_units, &basis, token_rows);
       if (keep) out[order[k]] = p;
       if (each) each(std::move(p));
       std::lock_guard lock(mu);
@@ -393,11 +405,24 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   f.width = layout.width;
   AnchorBasis basis = AnchorBasis::of(m, layout);
   f.anchors = basis.anchors();
+  // The files' sha256 runs on a thread of its own beside the fingerprint pass, not after it, so
+  // that `add` takes the longer of the two passes rather than their sum.
+  std::string all;  // "sha256  name\n" per file, in file order
+  std::exception_ptr hash_error;
+  std::jthread hasher;
+  if (hash_files)
+    hasher = std::jthread([&] {
+      try {
+        for (const std::string& file : m.weights.files) all += text::sha256_file(file).sha256 + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
+      } catch (...) {
+        hash_error = std::current_exception();
+      }
+    });
   f.tensors = fingerprint_tensors(m, layout, basis, kReferenceUnits, threads, true, {}, progress);
   if (hash_files) {
+    hasher.join();
+    if (hash_error) std::rethrow_exception(hash_error);
     // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
-    std::string all;
-    for (const std::string& file : m.weights.files) all += text::sha256_file(file).sha256 + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(all.data()), all.size());
     for (unsigned char c : h) f.source_hash += "0123456789abcdef"[c >> 4], f.source_hash += "0123456789abcdef"[c & 15];

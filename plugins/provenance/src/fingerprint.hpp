@@ -96,8 +96,11 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Fingerprints one tensor. keep_units 0 keeps every unit sketch (for a candidate); otherwise at
 // most keep_units evenly spaced units per dimension (for a reference). With a non-empty `basis`,
-// llm and token tensors also get their token-basis profiles. Thread-safe.
-TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis = nullptr);
+// llm and token tensors also get their token-basis profiles. `token_rows` (sorted ids; may be
+// null) limits what token matrices keep to those rows: a candidate needs only the tokens the
+// references sampled, so its memory does not grow with the vocabulary. Thread-safe.
+TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis = nullptr,
+                               const std::vector<uint32_t>* token_rows = nullptr);
 
 // The roles of a model's tensors (assign_roles over its weight set).
 Layout layout_of(const Model& m, const ComponentRules& rules);
@@ -110,7 +113,8 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layou
                                              unsigned threads, bool keep,
                                              const std::function<void(TensorPrint&&)>& each,
                                              const ProgressFn& progress = {},
-                                             const std::function<bool()>& cancelled = {});
+                                             const std::function<bool()>& cancelled = {},
+                                             const std::vector<uint32_t>* token_rows = nullptr);
 
 // A reference fingerprint of a whole model, with sha256 of its weight files when `hash_files`.
 Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const std::string& name,

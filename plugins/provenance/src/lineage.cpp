@@ -231,7 +231,13 @@ std::vector<std::pair<size_t, uint32_t>> index_pairs(const UnitSketch& cand, con
   return pairs;
 }
 
-// Embedding rows paired by token text (not id).
+// Where unit `id` sits among a sketch's kept (sorted) ids, or -1.
+int64_t slot_of(const UnitSketch& s, uint32_t id) {
+  auto it = std::lower_bound(s.ids.begin(), s.ids.end(), id);
+  return it != s.ids.end() && *it == id ? it - s.ids.begin() : -1;
+}
+
+// Token rows paired by token text (not id): (reference slot, candidate slot).
 std::vector<std::pair<size_t, uint32_t>> token_pairs(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::string>& ref_vocab,
                                                      const std::unordered_map<std::string, uint32_t>& cand_ids) {
   std::vector<std::pair<size_t, uint32_t>> pairs;
@@ -239,8 +245,8 @@ std::vector<std::pair<size_t, uint32_t>> token_pairs(const UnitSketch& cand, con
     uint32_t id = ref.ids[i];
     if (id >= ref_vocab.size() || ref_vocab[id].empty()) continue;
     auto it = cand_ids.find(ref_vocab[id]);
-    if (it == cand_ids.end() || it->second >= cand.ids.size() || cand.ids[it->second] != it->second) continue;
-    pairs.emplace_back(i, it->second);
+    if (it == cand_ids.end()) continue;
+    if (int64_t slot = slot_of(cand, it->second); slot >= 0) pairs.emplace_back(i, uint32_t(slot));
   }
   return pairs;
 }
@@ -407,13 +413,11 @@ const std::vector<const TensorPrint*>* counterparts(const RefIndex& ri, const Te
 // Reference token rows paired with the candidate's rows of the same id (vocabularies unknown).
 std::vector<std::pair<size_t, uint32_t>> id_pairs(const UnitSketch& cand, const UnitSketch& ref) {
   std::vector<std::pair<size_t, uint32_t>> pairs;
-  if (cand.ids.size() != cand.units) return pairs;
   for (size_t i = 0; i < ref.ids.size(); ++i)
-    if (ref.ids[i] < cand.units) pairs.emplace_back(i, ref.ids[i]);
+    if (int64_t slot = slot_of(cand, ref.ids[i]); slot >= 0) pairs.emplace_back(i, uint32_t(slot));
   return pairs;
 }
 
-// Tests candidate units against reference units (both sketches of one kind).
 // How units are paired: by token identity (token matrices), the better of index and content
 // matching (Auto), or one of the two alone.
 enum class Pairing { Auto, Index, Matched };
@@ -927,6 +931,25 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   }
   ScanResult out;
   out.width = layout.width;
+  // The candidate's token rows that pair with a reference's sampled ones: all a token matrix
+  // needs to keep, however large the vocabulary.
+  std::vector<uint32_t> token_rows;
+  for (const RefIndex& ri : index) {
+    bool texts = !cand_ids.empty() && !ri.fp->vocab.empty();
+    for (const TensorPrint& t : ri.fp->tensors) {
+      if (t.role.shape_class != "token") continue;
+      for (uint32_t id : t.by_row.ids) {
+        if (!texts) {
+          token_rows.push_back(id);
+        } else if (id < ri.fp->vocab.size()) {
+          auto it = cand_ids.find(ri.fp->vocab[id]);
+          if (it != cand_ids.end()) token_rows.push_back(it->second);
+        }
+      }
+    }
+  }
+  std::sort(token_rows.begin(), token_rows.end());
+  token_rows.erase(std::unique(token_rows.begin(), token_rows.end()), token_rows.end());
   // results[component][ref]
   std::map<std::string, std::vector<ReferenceResult>> per;
   std::map<std::string, std::pair<uint32_t, uint32_t>> counts;  // component -> tensors, analysable
@@ -957,7 +980,7 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     }
   };
   auto tf = clock::now();
-  fingerprint_tensors(m, layout, basis, 0, cfg.threads, false, each, progress, cancelled);
+  fingerprint_tensors(m, layout, basis, 0, cfg.threads, false, each, progress, cancelled, &token_rows);
   out.cancelled = cancelled && cancelled();
   out.bytes = m.weights.total_bytes;
   double total_s = std::chrono::duration<double>(clock::now() - tf).count();
