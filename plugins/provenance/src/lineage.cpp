@@ -312,6 +312,7 @@ Value DecisionConfig::to_value() const {
   v.set("alpha", alpha);
   v.set("min_effect", min_effect);
   v.set("min_null_models", uint64_t(min_null_models));
+  v.set("null_z", null_z);
   v.set("permutations", uint64_t(permutations));
   v.set("screen", screen);
   v.set("always_test", uint64_t(always_test));
@@ -740,6 +741,12 @@ void combine(std::vector<ReferenceResult>& rrs, const std::vector<RefIndex>& ind
     if (!nulls.empty()) {
       rr.null_max_effect = *std::max_element(nulls.begin(), nulls.end());
       rr.calibrated_null_max = *std::max_element(cal_nulls.begin(), cal_nulls.end());
+      double mean = 0, ss = 0;
+      for (double x : cal_nulls) mean += x;
+      mean /= double(cal_nulls.size());
+      for (double x : cal_nulls) ss += (x - mean) * (x - mean);
+      double sd = cal_nulls.size() > 1 ? std::sqrt(ss / double(cal_nulls.size() - 1)) : 0.0;
+      rr.calibrated_null_z = sd > 0 ? (value(rr.calibrated_effect) - mean) / sd : nan();
     }
   }
 }
@@ -781,7 +788,8 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     return rr.calibrated_tested > 0 && rr.calibrated_log10_p_holm <= std::log10(cfg.alpha) && rr.calibrated_effect >= cfg.min_effect;
   };
   auto cal_qualifies = [&](const ReferenceResult& rr) {
-    return !rr.independent && cal_significant(rr) && rr.null_models >= cfg.min_null_models && rr.calibrated_null_at_or_above == 0;
+    return !rr.independent && cal_significant(rr) && rr.null_models >= cfg.min_null_models && rr.calibrated_null_at_or_above == 0 &&
+           !std::isnan(rr.calibrated_null_z) && rr.calibrated_null_z >= cfg.null_z;
   };
   auto eff = [](double e) { return std::isnan(e) ? -1.0 : e; };
   std::vector<size_t> order(rrs.size());
@@ -845,8 +853,9 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     cr.p_holm = std::pow(10.0, b.calibrated_log10_p_holm);
     cr.effect = b.calibrated_effect;
     cr.reason = fmt("transform-invariant evidence: units correspond to %s in the token basis, mean correlation %.3f over %u tensors "
-                    "(Holm p = 10^%.1f), above all %u known-independent models (highest %.3f)",
-                    b.reference.c_str(), b.calibrated_effect, b.calibrated_tested, b.calibrated_log10_p_holm, b.null_models, b.calibrated_null_max);
+                    "(Holm p = 10^%.1f), above all %u known-independent models (highest %.3f; %.1f standard deviations above their mean)",
+                    b.reference.c_str(), b.calibrated_effect, b.calibrated_tested, b.calibrated_log10_p_holm, b.null_models, b.calibrated_null_max,
+                    b.calibrated_null_z);
   } else if (comparable == 0) {
     cr.verdict = "independent";
     cr.reason = "no reference has tensors of this component with matching dimensions, so none can have been copied or tuned into it";
@@ -871,8 +880,10 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
                        ? fmt("; in the token basis its units match %s by content (mean %.3f), which independent models trained on similar text "
                              "also do: with %u of the %u known-independent models needed in the library this is not evidence",
                              b.reference.c_str(), b.calibrated_effect, b.null_models, cfg.min_null_models)
-                       : fmt("; in the token basis its units match %s by content (mean %.3f), no more than %u of %u known-independent models do",
-                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_at_or_above, b.null_models);
+                       : fmt("; in the token basis its units match %s by content (mean %.3f), %u of %u known-independent models as well or "
+                             "better, %.1f standard deviations above their mean (%.1f needed)",
+                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_at_or_above, b.null_models,
+                             std::isnan(b.calibrated_null_z) ? 0.0 : b.calibrated_null_z, cfg.null_z);
   }
   for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
   return cr;
@@ -904,6 +915,25 @@ void implicate_token_matrices(std::vector<ComponentResult>& comps, const Decisio
                       llm->source.c_str(), llm->source.c_str(), rr.calibrated_effect, rr.null_models, cfg.min_null_models);
     return;
   }
+}
+
+// When the embeddings were copied (found in the residual basis), the token basis is the source's
+// own token vectors, and fresh blocks trained on them answer those tokens as the source's blocks
+// do: content-matched units there are not evidence that the blocks were copied.
+void discount_shared_token_basis(std::vector<ComponentResult>& comps) {
+  ComponentResult *llm = nullptr, *emb = nullptr;
+  for (ComponentResult& c : comps) {
+    if (c.component == "llm") llm = &c;
+    if (c.component == "embeddings") emb = &c;
+  }
+  if (!llm || !emb || llm->verdict != "derived" || llm->evidence != "calibrated") return;
+  if (emb->verdict != "derived" || emb->evidence == "calibrated" || emb->source != llm->source) return;
+  llm->verdict = "independent";
+  llm->reason = fmt("its units match %s only by content in the token basis (mean %.3f), and that basis is %s's own embedding rows, which "
+                    "this model copied: blocks trained afresh on copied embeddings answer their tokens alike, so this is not evidence the "
+                    "blocks were copied", llm->source.c_str(), llm->effect, llm->source.c_str());
+  llm->source.clear();
+  llm->evidence.clear();
 }
 
 }  // namespace
@@ -993,6 +1023,7 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
     out.components.push_back(decide(comp, std::move(per[comp]), counts[comp].first, counts[comp].second, cfg));
   }
   implicate_token_matrices(out.components, cfg);
+  discount_shared_token_basis(out.components);
   return out;
 }
 
@@ -1051,6 +1082,7 @@ Value to_value(const ComponentResult& c, bool detail) {
     cal.set("log10_p_holm", r.calibrated_log10_p_holm);
     cal.set("null_at_or_above", uint64_t(r.calibrated_null_at_or_above));
     cal.set("null_max_effect", num(r.calibrated_null_max));
+    cal.set("null_z", num(r.calibrated_null_z));
     rv.set("calibrated", cal);
     if (detail) {
       Value tests = Value(Array{});

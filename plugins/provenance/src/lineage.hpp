@@ -40,6 +40,10 @@ struct DecisionConfig {
   // Known-independent models the library must hold before calibrated evidence (see TensorTest)
   // may decide a verdict.
   uint32_t min_null_models = 3;
+  // How far above the known-independent models' mean, in their standard deviations, calibrated
+  // evidence must lie (besides above all of them): with ten null models "above all" alone is an
+  // empirical p of 1/11.
+  double null_z = 3.0;
   double min_effect = 0.2;     // mean held-out matched correlation required for "derived"
   uint32_t permutations = 999;
   double screen = 0.1;         // Gram similarity below which a reference tensor is not unit-tested
@@ -107,6 +111,7 @@ struct ReferenceResult {  // one component against one reference
   uint32_t calibrated_tested = 0, calibrated_null_at_or_above = 0;
   double calibrated_effect = std::numeric_limits<double>::quiet_NaN(), calibrated_log10_p = 0, calibrated_log10_p_holm = 0;
   double calibrated_null_max = std::numeric_limits<double>::quiet_NaN();
+  double calibrated_null_z = std::numeric_limits<double>::quiet_NaN();  // (effect - null mean) / null sd
 };
 
 struct ComponentResult {
