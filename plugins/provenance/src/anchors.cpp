@@ -108,23 +108,33 @@ const std::vector<float>* AnchorBasis::gain_for(const TensorRole& role, const st
   return nullptr;
 }
 
-void AnchorBasis::respond(const float* w, const std::vector<float>* gain, float* out) const {
+void AnchorBasis::respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const {
   const size_t A = anchors_.size();
   const uint64_t d = width_;
-  thread_local std::vector<float> gw;
-  const float* x = w;
-  if (gain) {
-    gw.resize(d);
-    for (uint64_t j = 0; j < d; ++j) gw[j] = w[j] * (*gain)[j];
-    x = gw.data();
+  for (size_t b = 0; b < n; ++b) std::fill(out + b * out_stride, out + b * out_stride + out_stride, 0.0f);
+  // out_b += x_b[j] g[j] * (coordinate j of every anchor): contiguous axpy over the anchors,
+  // which vectorises, with each coordinate row read once per batch.
+  for (uint64_t j = 0; j < d; ++j) {
+    const float* uj = ut_.data() + j * A;
+    float g = gain ? (*gain)[j] : 1.0f;
+    for (size_t b = 0; b < n; ++b) {
+      float xb = x[b * stride + j] * g;
+      float* o = out + b * out_stride;
+      for (size_t a = 0; a < A; ++a) o[a] += xb * uj[a];
+    }
   }
-  for (size_t a = 0; a < A; ++a) {
-    const float* u = u_.data() + a * d;
-    float s = 0;
-    for (uint64_t j = 0; j < d; ++j) s += u[j] * x[j];
-    out[a] = s;
+}
+
+void AnchorBasis::accumulate_cols(const float* x, size_t n, size_t stride, uint64_t first_row, uint64_t C, float* acc, size_t acc_stride) const {
+  const size_t A = anchors_.size();
+  for (uint64_t c = 0; c < C; ++c) {
+    float* dst = acc + c * acc_stride;
+    for (size_t b = 0; b < n; ++b) {
+      const float* u = ut_.data() + (first_row + b) * A;
+      float xb = x[b * stride + c];
+      for (size_t a = 0; a < A; ++a) dst[a] += xb * u[a];
+    }
   }
-  for (size_t a = A; a < size_t(kSketchWidth); ++a) out[a] = 0;
 }
 
 std::vector<int> anchor_map(const std::vector<Anchor>& ref, const std::vector<Anchor>& cand) {

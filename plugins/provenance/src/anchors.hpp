@@ -47,8 +47,14 @@ class AnchorBasis {
   // The gain of the norm whose output a tensor reads, or nullptr: an input projection's attention
   // or MLP norm of its layer, the final norm for the output head.
   const std::vector<float>* gain_for(const TensorRole& role, const std::string& name) const;
-  // Responses to the anchors of a d-vector w scaled by `gain` (may be null): out[a] = u_a . (g*w).
-  void respond(const float* w, const std::vector<float>* gain, float* out) const;
+  // Profiles of n consecutive d-vectors (rows of `x`, `stride` floats apart) scaled by `gain`
+  // (may be null): out[b * out_stride + a] = u_a . (g * x_b), zero for a past the anchors.
+  // Batches read the anchors once for all n rows.
+  void respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const;
+  // For units that write the stream: rows first_row .. first_row + n - 1 of a d x C tensor (n
+  // rows of C floats, `stride` apart) add their share to the columns' profiles:
+  // acc[c * acc_stride + a] += sum_b x_b[c] * u_a[first_row + b].
+  void accumulate_cols(const float* x, size_t n, size_t stride, uint64_t first_row, uint64_t C, float* acc, size_t acc_stride) const;
 
  private:
   std::vector<Anchor> anchors_;

@@ -222,8 +222,27 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   tok_rows &= C == basis_width(basis);
   tok_cols &= R == basis_width(basis);
   const std::vector<float>* gain = tok_rows && role.shape_class != "token" ? basis->gain_for(role, t.name) : nullptr;
-  std::vector<float> yt(K), acc;  // acc: C x K responses of the columns
+  // Rows wait in a batch so that the anchors are read once per kTokenBatch rows.
+  constexpr size_t kTokenBatch = 16;
   std::vector<uint8_t> keep_tok_row;
+  std::vector<float> batch, yt, acc;  // acc: C x K responses of the columns
+  size_t batched = 0;
+  if (tok_rows || tok_cols) batch.resize(kTokenBatch * C);
+  if (tok_rows) yt.resize(kTokenBatch * K);
+  auto flush_tokens = [&](uint64_t last_row) {
+    if (batched == 0) return;
+    uint64_t first = last_row + 1 - batched;
+    if (tok_rows) {
+      basis->respond_rows(batch.data(), batched, C, gain, yt.data(), K);
+      for (size_t b = 0; b < batched; ++b) {
+        const float* y = yt.data() + b * K;
+        add_outer(p.tok_rows.gram, y);
+        if (keep_tok_row[first + b]) p.tok_rows.data.insert(p.tok_rows.data.end(), y, y + K);
+      }
+    }
+    if (tok_cols) basis->accumulate_cols(batch.data(), batched, C, first, C, acc.data(), K);
+    batched = 0;
+  };
   if (tok_rows) {
     start_sketch(&p.tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
     keep_tok_row.assign(R, 0);
@@ -287,19 +306,9 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       float* z = zt.data() + size_t(row_proj.bucket[i]) * C;
       for (uint64_t c = 0; c < C; ++c) z[c] += sg * fin[c];
     }
-    if (tok_rows) {
-      basis->respond(fin.data(), gain, yt.data());
-      add_outer(p.tok_rows.gram, yt.data());
-      if (keep_tok_row[i]) p.tok_rows.data.insert(p.tok_rows.data.end(), yt.begin(), yt.end());
-    }
-    if (tok_cols) {
-      const float* u = basis->coordinate(i);
-      const size_t A = basis->anchors().size();
-      for (uint64_t c = 0; c < C; ++c) {
-        float x = fin[c];
-        float* dst = acc.data() + c * K;
-        for (size_t a = 0; a < A; ++a) dst[a] += x * u[a];
-      }
+    if (tok_rows || tok_cols) {
+      std::copy(fin.begin(), fin.end(), batch.begin() + long(batched * C));
+      if (++batched == kTokenBatch || i + 1 == R) flush_tokens(i);
     }
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
     uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
