@@ -317,3 +317,27 @@ TEST_F(Lineage, PrunedResidualWidthIsComparedInTheTokenBasis) {
 }
 
 }  // namespace
+
+namespace {
+
+// A copied vision tower moved under decoder-like names: its matrices neither read nor write the
+// decoder's residual stream, so they are not llm evidence; they are placed nowhere, and the gate
+// cannot pass.
+TEST_F(Lineage, VisionTowerUnderDecoderNamesIsNotPassed) {
+  auto m = fixture::rename(fixture::load_floats((kFixtures / "vlm_reuse_Q").string()),
+                           {{"vision_tower.vision_model.encoder.layers.0.", "language_model.model.layers.10."},
+                            {"vision_tower.vision_model.encoder.layers.1.", "language_model.model.layers.11."},
+                            {"vision_tower.vision_model.", "language_model.model.stem."},
+                            {"multi_modal_projector.", "language_model.model.bridge."}});
+  fs::path d = temp_dir("hidden-vision");
+  fixture::write_model(d / "m", m);
+  Value r = scan(d / "m");
+  EXPECT_NE(gate_of(r), "pass") << r.find("gate")->get_string("reason");
+  EXPECT_GT(r.find("layout")->get_double("unassigned_share"), 0.05);
+  bool named = false;
+  for (const Value& t : r.find("layout")->find("unassigned")->as_array()) named |= t.get_string("tensor").find("layers.10.") != std::string::npos;
+  EXPECT_TRUE(named) << "the report names the tensors placed nowhere";
+  fs::remove_all(d);
+}
+
+}  // namespace

@@ -201,8 +201,17 @@ Layout assign_roles(const std::vector<TensorShape>& ts, const ComponentRules& ru
       r.by.clear();
     }
   }
-  for (size_t i = 0; i < ts.size(); ++i)
-    if (out.roles[i].role == "embed" || out.roles[i].role == "head") out.roles[i].shape_class = "token";
+  for (size_t i = 0; i < ts.size(); ++i) {
+    TensorRole& r = out.roles[i];
+    if (r.role == "embed" || r.role == "head") r.shape_class = "token";
+    // An llm matrix that neither reads nor writes the residual stream is not what its name says
+    // (a vision tower under decoder-like names, say): placed nowhere, so it is not judged as
+    // llm evidence it cannot be, and counts against max_unassigned_share.
+    if (r.component == "llm" && r.by != "rule" && d && ts[i].shape.size() >= 2 && r.shape_class.empty()) {
+      r.component = "other";
+      r.by.clear();
+    }
+  }
   return out;
 }
 
