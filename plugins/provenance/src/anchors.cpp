@@ -62,14 +62,14 @@ AnchorBasis AnchorBasis::of(const Model& m, const Layout& layout) {
   if (token.empty()) return b;
   uint64_t V = UINT64_MAX;
   for (size_t i : token) V = std::min(V, ts[i].shape[0]);
-  // Anchors: the kSketchWidth tokens of smallest hash, by text when the tokenizer is known.
+  // Anchors: the kAnchors tokens of smallest hash, by text when the tokenizer is known.
   bool texts = !m.vocab.empty();
   std::vector<std::pair<uint64_t, uint32_t>> order;
   for (uint64_t id = 0; id < V && id <= UINT32_MAX; ++id) {
     if (texts && (id >= m.vocab.size() || m.vocab[id].empty())) continue;
     order.emplace_back(texts ? text_hash(m.vocab[id]) : mix64(id ^ 0x51ed27a1c0ffee00ull), uint32_t(id));
   }
-  size_t A = std::min<size_t>(order.size(), kSketchWidth);
+  size_t A = std::min<size_t>(order.size(), kAnchors);
   std::partial_sort(order.begin(), order.begin() + long(A), order.end());
   b.width_ = d;
   b.u_.assign(A * d, 0.0f);
@@ -108,6 +108,16 @@ const std::vector<float>* AnchorBasis::gain_for(const TensorRole& role, const st
   return nullptr;
 }
 
+// The two kernels below are nearly all of a scan's arithmetic: on x86-64 GCC also builds them for
+// AVX2 with FMA and picks the version at load time (not in sanitizer builds, whose runtime
+// resolves symbols before ifuncs are ready).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define EVALD_KERNEL __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define EVALD_KERNEL
+#endif
+
+EVALD_KERNEL
 void AnchorBasis::respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const {
   const size_t A = anchors_.size();
   const uint64_t d = width_;
@@ -125,6 +135,7 @@ void AnchorBasis::respond_rows(const float* x, size_t n, size_t stride, const st
   }
 }
 
+EVALD_KERNEL
 void AnchorBasis::accumulate_cols(const float* x, size_t n, size_t stride, uint64_t first_row, uint64_t C, float* acc, size_t acc_stride) const {
   const size_t A = anchors_.size();
   for (uint64_t c = 0; c < C; ++c) {
@@ -135,6 +146,14 @@ void AnchorBasis::accumulate_cols(const float* x, size_t n, size_t stride, uint6
       for (size_t a = 0; a < A; ++a) dst[a] += xb * u[a];
     }
   }
+}
+
+void center_profile(float* y, size_t anchors) {
+  if (anchors == 0) return;
+  double mean = 0;
+  for (size_t a = 0; a < anchors; ++a) mean += y[a];
+  float m = float(mean / double(anchors));
+  for (size_t a = 0; a < anchors; ++a) y[a] -= m;
 }
 
 std::vector<int> anchor_map(const std::vector<Anchor>& ref, const std::vector<Anchor>& cand) {

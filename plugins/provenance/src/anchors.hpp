@@ -27,6 +27,11 @@
 
 namespace evald::prov {
 
+// Anchor tokens per model. Profiles cost one multiply-add per weight and anchor, the dominant
+// cost of a scan; 128 coordinates still carry a unit's identity (a copy's profiles correlate
+// near 1, unrelated ones near 0).
+inline constexpr size_t kAnchors = 128;
+
 struct Anchor {
   uint32_t id = 0;
   std::string text;  // empty when the model has no tokenizer
@@ -48,7 +53,8 @@ class AnchorBasis {
   // or MLP norm of its layer, the final norm for the output head.
   const std::vector<float>* gain_for(const TensorRole& role, const std::string& name) const;
   // Profiles of n consecutive d-vectors (rows of `x`, `stride` floats apart) scaled by `gain`
-  // (may be null): out[b * out_stride + a] = u_a . (g * x_b), zero for a past the anchors.
+  // (may be null): out[b * out_stride + a] = u_a . (g * x_b), zero for a past the anchors. The
+  // caller centres them (center_profile).
   // Batches read the anchors once for all n rows.
   void respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const;
   // For units that write the stream: rows first_row .. first_row + n - 1 of a d x C tensor (n
@@ -64,6 +70,11 @@ class AnchorBasis {
   std::map<int, std::vector<float>> attn_gain_, mlp_gain_;
   std::vector<float> final_gain_;
 };
+
+// Subtracts a profile's mean over its first `anchors` coordinates from them (the rest stay zero),
+// so that padding coordinates add nothing to a correlation and a unit's mean response, which
+// unrelated models share, drops out.
+void center_profile(float* y, size_t anchors);
 
 // For each of `ref`'s anchors, the index of the same token among `cand`'s, or -1: matched by text
 // when both have it, else by id.

@@ -235,7 +235,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     if (tok_rows) {
       basis->respond_rows(batch.data(), batched, C, gain, yt.data(), K);
       for (size_t b = 0; b < batched; ++b) {
-        const float* y = yt.data() + b * K;
+        float* y = yt.data() + b * K;
+        center_profile(y, basis->anchors().size());
         add_outer(p.tok_rows.gram, y);
         if (keep_tok_row[first + b]) p.tok_rows.data.insert(p.tok_rows.data.end(), y, y + K);
       }
@@ -350,7 +351,10 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   }
   if (tok_cols) {
     start_sketch(&p.tok_cols, C, R, keep_units);
-    for (uint64_t c = 0; c < C; ++c) add_outer(p.tok_cols.gram, acc.data() + c * K);
+    for (uint64_t c = 0; c < C; ++c) {
+      center_profile(acc.data() + c * K, basis->anchors().size());
+      add_outer(p.tok_cols.gram, acc.data() + c * K);
+    }
     for (uint32_t id : p.tok_cols.ids) p.tok_cols.data.insert(p.tok_cols.data.end(), acc.begin() + long(id) * K, acc.begin() + long(id + 1) * K);
   }
   return p;
