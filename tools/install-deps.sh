@@ -12,7 +12,8 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   librocksdb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsodium-dev
+  libsodium-dev  # ed25519 signatures
+  libssl-dev  # SHA-256 (libcrypto uses the CPU's SHA instructions)
   clang libclang-rt-14-dev procps
   python3 python3-numpy  # the benchmark tests' toy OpenAI-compatible server; the numpy baseline of evald-bench-provenance
   wrk  # the ceiling evald-bench-benchmark-client compares the HTTP client with

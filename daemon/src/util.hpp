@@ -14,8 +14,10 @@ std::string now_iso8601();
 // Milliseconds since the Unix epoch.
 int64_t now_ms();
 
+// sha256 of data, hex, through OpenSSL. Thread-safe; throws std::runtime_error only if OpenSSL
+// fails (no memory).
 std::string sha256_hex(std::string_view data);
-// sha256 of a file's contents, streamed; an error names the file.
+// sha256 of a file's contents, streamed in 1 MiB reads; an error names the file. Thread-safe.
 Result<std::string> sha256_file(const std::filesystem::path& path);
 
 // Decimal with leading zeros to width, so keys sort numerically.

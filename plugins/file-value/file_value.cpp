@@ -3,21 +3,23 @@
 // number traces back to its input.
 #include <evald/plugin.hpp>
 
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include <charconv>
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace {
 
 std::string sha256_hex(const std::string& data) {
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  unsigned char h[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  if (!EVP_Digest(data.data(), data.size(), h, &n, EVP_sha256(), nullptr)) throw std::runtime_error("OpenSSL SHA-256 failed");
   static const char* d = "0123456789abcdef";
   std::string s;
-  for (unsigned char c : h) s += d[c >> 4], s += d[c & 15];
+  for (unsigned i = 0; i < n; ++i) s += d[h[i] >> 4], s += d[h[i] & 15];
   return s;
 }
 

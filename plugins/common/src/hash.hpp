@@ -1,4 +1,5 @@
 // sha256 of bytes and of files, hex, for the plugins that name what their results rest on.
+// OpenSSL's SHA-256, which uses the CPU's SHA instructions where it has them.
 #pragma once
 
 #include <cstdint>
@@ -7,11 +8,12 @@
 
 namespace evald::text {
 
-// sha256 of bytes, hex. Thread-safe.
+// sha256 of bytes, hex. Thread-safe. Throws std::runtime_error only if OpenSSL fails (no memory).
 std::string sha256_hex(std::string_view bytes);
 
-// A file's sha256, read in chunks. missing: the file (or a path component) does not exist;
+// A file's sha256, read in 1 MiB chunks. missing: the file (or a path component) does not exist;
 // error: any other failure (permission, a directory, a read error), naming the path.
+// Thread-safe.
 struct FileHash {
   bool missing = false;
   std::string sha256;  // hex, empty unless read
