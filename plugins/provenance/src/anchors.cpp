@@ -117,35 +117,67 @@ const std::vector<float>* AnchorBasis::gain_for(const TensorRole& role, const st
 #define EVALD_KERNEL
 #endif
 
+namespace {
+
+// C (M x N, row stride ldc) = or += A (M x K) * B (K x N, row stride ldb), with A(m, k) at
+// a[m * am + k * ak]. A 4 x 32 tile of C is accumulated across the whole K loop, so each loaded
+// value of B feeds four multiply-adds and C is written once; the loops the compiler vectorises
+// run over the 32 columns of the tile.
 EVALD_KERNEL
-void AnchorBasis::respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const {
-  const size_t A = anchors_.size();
-  const uint64_t d = width_;
-  for (size_t b = 0; b < n; ++b) std::fill(out + b * out_stride, out + b * out_stride + out_stride, 0.0f);
-  // out_b += x_b[j] g[j] * (coordinate j of every anchor): contiguous axpy over the anchors,
-  // which vectorises, with each coordinate row read once per batch.
-  for (uint64_t j = 0; j < d; ++j) {
-    const float* uj = ut_.data() + j * A;
-    float g = gain ? (*gain)[j] : 1.0f;
-    for (size_t b = 0; b < n; ++b) {
-      float xb = x[b * stride + j] * g;
-      float* o = out + b * out_stride;
-      for (size_t a = 0; a < A; ++a) o[a] += xb * uj[a];
+void gemm(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c, size_t ldc, size_t M, size_t K, size_t N,
+          bool accumulate) {
+  constexpr size_t TM = 4, TN = 32;
+  for (size_t m0 = 0; m0 < M; m0 += TM) {
+    size_t mw = std::min(TM, M - m0);
+    for (size_t n0 = 0; n0 < N; n0 += TN) {
+      size_t nw = std::min(TN, N - n0);
+      float acc[TM][TN] = {};
+      if (mw == TM && nw == TN) {
+        for (size_t k = 0; k < K; ++k) {
+          const float* bk = b + k * ldb + n0;
+          float x0 = a[(m0 + 0) * am + k * ak], x1 = a[(m0 + 1) * am + k * ak], x2 = a[(m0 + 2) * am + k * ak], x3 = a[(m0 + 3) * am + k * ak];
+          for (size_t j = 0; j < TN; ++j) {
+            acc[0][j] += x0 * bk[j];
+            acc[1][j] += x1 * bk[j];
+            acc[2][j] += x2 * bk[j];
+            acc[3][j] += x3 * bk[j];
+          }
+        }
+      } else {
+        for (size_t k = 0; k < K; ++k)
+          for (size_t i = 0; i < mw; ++i) {
+            float x = a[(m0 + i) * am + k * ak];
+            for (size_t j = 0; j < nw; ++j) acc[i][j] += x * b[k * ldb + n0 + j];
+          }
+      }
+      for (size_t i = 0; i < mw; ++i) {
+        float* dst = c + (m0 + i) * ldc + n0;
+        for (size_t j = 0; j < nw; ++j) dst[j] = accumulate ? dst[j] + acc[i][j] : acc[i][j];
+      }
     }
   }
 }
 
-EVALD_KERNEL
+}  // namespace
+
+void AnchorBasis::respond_rows(const float* x, size_t n, size_t stride, const std::vector<float>* gain, float* out, size_t out_stride) const {
+  const size_t A = anchors_.size();
+  const uint64_t d = width_;
+  for (size_t b = 0; b < n; ++b) std::fill(out + b * out_stride + A, out + (b + 1) * out_stride, 0.0f);
+  if (!gain) {
+    gemm(x, stride, 1, ut_.data(), A, out, out_stride, n, d, A, false);
+    return;
+  }
+  thread_local std::vector<float> scaled;
+  scaled.resize(n * d);
+  for (size_t b = 0; b < n; ++b)
+    for (uint64_t j = 0; j < d; ++j) scaled[b * d + j] = x[b * stride + j] * (*gain)[j];
+  gemm(scaled.data(), d, 1, ut_.data(), A, out, out_stride, n, d, A, false);
+}
+
 void AnchorBasis::accumulate_cols(const float* x, size_t n, size_t stride, uint64_t first_row, uint64_t C, float* acc, size_t acc_stride) const {
   const size_t A = anchors_.size();
-  for (uint64_t c = 0; c < C; ++c) {
-    float* dst = acc + c * acc_stride;
-    for (size_t b = 0; b < n; ++b) {
-      const float* u = ut_.data() + (first_row + b) * A;
-      float xb = x[b * stride + c];
-      for (size_t a = 0; a < A; ++a) dst[a] += xb * u[a];
-    }
-  }
+  gemm(x, 1, stride, ut_.data() + first_row * A, A, acc, acc_stride, C, n, A, true);
 }
 
 void center_profile(float* y, size_t anchors) {

@@ -223,7 +223,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   tok_cols &= R == basis_width(basis);
   const std::vector<float>* gain = tok_rows && role.shape_class != "token" ? basis->gain_for(role, t.name) : nullptr;
   // Rows wait in a batch so that the anchors are read once per kTokenBatch rows.
-  constexpr size_t kTokenBatch = 16;
+  constexpr size_t kTokenBatch = 64;
   std::vector<uint8_t> keep_tok_row;
   std::vector<float> batch, yt, acc;  // acc: C x K responses of the columns
   size_t batched = 0;
