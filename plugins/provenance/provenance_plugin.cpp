@@ -98,6 +98,8 @@ class Provenance : public evald::Plugin {
         .number("alpha", "family-wise error rate per component; Holm correction across the library").def(0.01).min(1e-12).max(0.5)
         .number("min_effect", "mean matched unit correlation required to call a component derived").def(0.2).min(0.01).max(1)
         .number("screen", "Gram similarity below which a reference tensor is only index-tested, not matched by content").def(0.1).min(0).max(1)
+        .integer("min_null_models", "known-independent models the library must hold before calibrated evidence decides").def(3).min(1).max(1000000)
+        .number("null_z", "standard deviations above the known-independent models' mean that calibrated evidence needs").def(3.0).min(0).max(100)
         .number("max_unassigned_share", "share of the parameters in tensors placed in no component above which the gate is inconclusive").def(0.05).min(0).max(1)
         .integer("permutations", "permutations per unit-matching test (p-value floor 1/(n+1))").def(999).min(19).max(1000000)
         .integer("seed", "permutation seed; equal seeds give equal reports").def(1).min(0)

@@ -46,6 +46,8 @@ Options (scan, trajectory):
   --screen G           Gram similarity below which units are not matched by content (0.1)
   --seed S             permutation seed (1)
   --rule REGEX=COMP    extra component rule (COMP: llm, embeddings, vision, other); repeatable
+  --min-null-models N  known-independent models needed before calibrated evidence decides (3)
+  --null-z Z           standard deviations above their mean calibrated evidence needs (3)
   --max-unassigned-share S
                        share of the parameters that may lie in tensors placed in no component
                        before the gate is inconclusive (0.05)
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
       a.independent = true;
     } else if (s == "--library" || s == "--name" || s == "--revision" || s == "--alpha" || s == "--min-effect" ||
                s == "--permutations" || s == "--screen" || s == "--seed" || s == "--rule" || s == "--threads" ||
-               s == "--max-unassigned-share") {
+               s == "--max-unassigned-share" || s == "--min-null-models" || s == "--null-z") {
       const char* v = need(s.c_str());
       if (!v) return usage_error(s + " needs a value");
       std::string val = v;

@@ -60,6 +60,9 @@ Status FingerprintLibrary::put(const Fingerprint& f) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s = impl_->db->Write(wo, &batch);
+  // Into a table file at once: readers (every plugin worker) would otherwise replay the whole
+  // record from the write-ahead log into memory each time they open the library.
+  if (s.ok()) s = impl_->db->Flush(rocksdb::FlushOptions());
   if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
   return {};
 }

@@ -20,6 +20,11 @@ Result<ScanOptions> scan_options_from(const Value& c) {
   o.decision.seed = uint64_t(num("seed", double(o.decision.seed)));
   o.decision.threads = unsigned(num("threads", o.decision.threads));
   o.max_unassigned_share = num("max_unassigned_share", o.max_unassigned_share);
+  double min_null = num("min_null_models", o.decision.min_null_models);
+  o.decision.null_z = num("null_z", o.decision.null_z);
+  if (!(min_null >= 1 && min_null <= 1e6)) return Status::error("min_null_models: must be between 1 and 1000000");
+  o.decision.min_null_models = uint32_t(min_null);
+  if (!(o.decision.null_z >= 0 && o.decision.null_z <= 100)) return Status::error("null_z: must be in [0, 100]");
   if (!(o.max_unassigned_share >= 0 && o.max_unassigned_share <= 1)) return Status::error("max_unassigned_share: must be in [0, 1]");
   if (!(o.decision.alpha > 0 && o.decision.alpha < 1)) return Status::error("alpha: must be in (0, 1)");
   if (!(o.decision.min_effect > 0 && o.decision.min_effect <= 1)) return Status::error("min_effect: must be in (0, 1]");
