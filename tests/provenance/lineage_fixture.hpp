@@ -55,6 +55,41 @@ inline Fingerprint fingerprint_of(const fs::path& dir, const std::string& name, 
   return fingerprint_model(m, ComponentRules(), name, revision, 2, hash);
 }
 
+// What comparing scan reports with labels.json cases counted.
+struct LabelTally {
+  int checked = 0;      // components compared
+  int independent = 0;  // of them labelled independent
+  int accused = 0;      // of those, called derived
+};
+
+// Expects report `r` to match labels.json case `c` (expected verdict per component, source as
+// "<source>@fixture", and the gate that follows from them), counting into `tally`.
+inline void expect_as_labelled(const Value& r, const evald::text::Json& c, LabelTally* tally) {
+  ASSERT_FALSE(r.find("error")) << evald::to_json(*r.find("error"));
+  bool any_derived = false;
+  for (const auto& [comp, expected] : c.find("expected")->members()) {
+    SCOPED_TRACE(comp);
+    const Value* got = component(r, comp);
+    ASSERT_TRUE(got);
+    std::string verdict = got->get_string("verdict");
+    ++tally->checked;
+    if (expected.type() == evald::text::Json::Type::Null) {
+      EXPECT_EQ(verdict, "absent");
+    } else if (expected.str() == "independent") {
+      ++tally->independent;
+      tally->accused += verdict == "derived";
+      EXPECT_EQ(verdict, "independent") << got->get_string("reason");
+    } else {
+      any_derived = true;
+      EXPECT_EQ(verdict, "derived") << got->get_string("reason");
+      const evald::text::Json* source = c.find("source");
+      ASSERT_TRUE(source && source->is_string());
+      EXPECT_EQ(got->get_string("source"), source->str() + "@fixture");
+    }
+  }
+  EXPECT_EQ(r.find("gate")->get_string("result"), any_derived ? "fail" : "pass") << r.find("gate")->get_string("reason");
+}
+
 // A library of the two shipped open models, built once per suite through RocksDB.
 class Lineage : public ::testing::Test {
  protected:

@@ -10,12 +10,6 @@ namespace evald::prov {
 
 namespace {
 
-uint64_t text_hash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return mix64(h);
-}
-
 bool read_floats(const Tensor& t, uint64_t first, uint64_t count, std::vector<float>* out) {
   out->resize(count);
   return to_float(t, first, count, out->data());
@@ -67,7 +61,7 @@ AnchorBasis AnchorBasis::of(const Model& m, const Layout& layout) {
   std::vector<std::pair<uint64_t, uint32_t>> order;
   for (uint64_t id = 0; id < V && id <= UINT32_MAX; ++id) {
     if (texts && (id >= m.vocab.size() || m.vocab[id].empty())) continue;
-    order.emplace_back(texts ? text_hash(m.vocab[id]) : mix64(id ^ 0x51ed27a1c0ffee00ull), uint32_t(id));
+    order.emplace_back(texts ? mix64(text_hash64(m.vocab[id])) : mix64(id ^ 0x51ed27a1c0ffee00ull), uint32_t(id));
   }
   size_t A = std::min<size_t>(order.size(), kAnchors);
   std::partial_sort(order.begin(), order.begin() + long(A), order.end());

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,6 +115,12 @@ std::vector<uint32_t> sample_ids(uint64_t units, uint32_t keep) {
 }  // namespace
 
 void add_gram(std::vector<float>& gram, const float* y) { add_outer(gram, y); }
+
+uint64_t text_hash64(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
 
 uint64_t mix64(uint64_t x) {
   x ^= x >> 30;
@@ -436,9 +441,7 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
     hasher.join();
     if (hash_error) std::rethrow_exception(hash_error);
     // One digest over the per-file digests, in file order: names the exact bytes fingerprinted.
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(all.data()), all.size());
-    for (unsigned char c : h) f.source_hash += "0123456789abcdef"[c >> 4], f.source_hash += "0123456789abcdef"[c & 15];
+    f.source_hash = text::sha256_hex(all);
   }
   return f;
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "anchors.hpp"
@@ -132,6 +133,8 @@ Value to_value(const LineageClaim& c);
 std::string hex64(uint64_t v);
 // Adds the outer product of y's kGramWidth-bucket fold to a UnitSketch Gram (upper triangle).
 void add_gram(std::vector<float>& gram, const float* y);
+// FNV-1a of a string: names and token texts as seeds and keys (not a content hash).
+uint64_t text_hash64(std::string_view s);
 // splitmix64's finaliser: the bit mixer behind the sketch projection and the value hashes.
 uint64_t mix64(uint64_t x);
 

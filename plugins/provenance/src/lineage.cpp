@@ -268,12 +268,6 @@ double pearson(const std::vector<float>& a, const std::vector<float>& b) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
-uint64_t name_hash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-  return h;
-}
-
 
 }  // namespace
 
@@ -564,7 +558,7 @@ std::vector<BasisTest> basis_tests(const TensorPrint& cp, bool tokens_basis, con
     BasisTest& bt = out[r];
     bt.gram = c.gram, bt.choices = c.choices, bt.kind = c.kind, bt.rt = c.rt;
     if (k >= cfg.always_test && c.gram < cfg.screen && !index[r].independent) continue;
-    uint64_t seed = cfg.seed ^ name_hash(cp.name) ^ (name_hash(c.rt->name) * 31) ^ name_hash(index[r].label) ^ (tokens_basis ? 0x7f4a7c15u : 0);
+    uint64_t seed = cfg.seed ^ text_hash64(cp.name) ^ (text_hash64(c.rt->name) * 31) ^ text_hash64(index[r].label) ^ (tokens_basis ? 0x7f4a7c15u : 0);
     const UnitSketch &cs = cand_sketch(r, c.kind), &rs = sketch_of(*c.rt, c.kind);
     bool tokens = token_role(cp.role);
     bt.tested = test_units(cs, rs, tokens, tokens_basis ? Pairing::Index : Pairing::Auto, c.gram >= cfg.screen, index[r], cand_ids, cfg,
@@ -596,10 +590,6 @@ void record(const BasisTest& b, const char* basis, TensorTest* tt) {
   tt->pairing = b.pairing;
   tt->units_compared = b.compared;
   if (tt->verbatim.empty()) tt->ref_tensor = b.rt->name, tt->ref_layer = b.rt->role.layer;
-}
-
-void continue_cleanup(const TensorOutcome& o, size_t r, TensorTest& tt) {
-  if (!o.comparable[r] && tt.verbatim.empty()) tt.tensor.clear();
 }
 
 TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>& index, const HashIndex& hashes,
@@ -640,17 +630,16 @@ TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>&
       // trained on similar text share: calibrated evidence only.
       record(a, "residual", &tt);
       if (b.tested) tt.calibrated_effect = b.u.effect, tt.calibrated_p = b.u.p, tt.calibrated_kind = "token-similarity";
-      continue_cleanup(o, r, tt);
-      continue;
-    }
-    if (b.cal_tested) tt.calibrated_effect = b.cal.effect, tt.calibrated_p = b.cal.p, tt.calibrated_kind = "token-basis-matched";
-    if (a.tested && b.tested) {
-      record(a.u.p <= b.u.p ? a : b, a.u.p <= b.u.p ? "residual" : "tokens", &tt);
-      tt.p = std::min(1.0, 2 * tt.p);
     } else {
-      record(b.tested ? b : a, b.tested ? "tokens" : "residual", &tt);
+      if (b.cal_tested) tt.calibrated_effect = b.cal.effect, tt.calibrated_p = b.cal.p, tt.calibrated_kind = "token-basis-matched";
+      if (a.tested && b.tested) {
+        record(a.u.p <= b.u.p ? a : b, a.u.p <= b.u.p ? "residual" : "tokens", &tt);
+        tt.p = std::min(1.0, 2 * tt.p);
+      } else {
+        record(b.tested ? b : a, b.tested ? "tokens" : "residual", &tt);
+      }
     }
-    continue_cleanup(o, r, tt);
+    if (!o.comparable[r] && tt.verbatim.empty()) tt.tensor.clear();
   }
   return o;
 }
@@ -898,13 +887,14 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
 // similarities match the same source, the embeddings were either copied and transformed with it
 // or trained afresh around copied blocks; without known-independent models to calibrate the
 // similarity, that is inconclusive, not independent.
+ComponentResult* find_component(std::vector<ComponentResult>& comps, const char* name) {
+  for (ComponentResult& c : comps)
+    if (c.component == name) return &c;
+  return nullptr;
+}
+
 void implicate_token_matrices(std::vector<ComponentResult>& comps, const DecisionConfig& cfg) {
-  auto find = [&](const char* name) -> ComponentResult* {
-    for (ComponentResult& c : comps)
-      if (c.component == name) return &c;
-    return nullptr;
-  };
-  ComponentResult *llm = find("llm"), *emb = find("embeddings");
+  ComponentResult *llm = find_component(comps, "llm"), *emb = find_component(comps, "embeddings");
   if (!llm || !emb || llm->verdict != "derived" || llm->evidence != "units" || emb->verdict != "independent") return;
   const ReferenceResult& src = llm->references.front();
   size_t tokens = size_t(std::count_if(src.tests.begin(), src.tests.end(), [](const TensorTest& t) { return t.tested && t.basis == "tokens"; }));
@@ -925,11 +915,7 @@ void implicate_token_matrices(std::vector<ComponentResult>& comps, const Decisio
 // own token vectors, and fresh blocks trained on them answer those tokens as the source's blocks
 // do: content-matched units there are not evidence that the blocks were copied.
 void discount_shared_token_basis(std::vector<ComponentResult>& comps) {
-  ComponentResult *llm = nullptr, *emb = nullptr;
-  for (ComponentResult& c : comps) {
-    if (c.component == "llm") llm = &c;
-    if (c.component == "embeddings") emb = &c;
-  }
+  ComponentResult *llm = find_component(comps, "llm"), *emb = find_component(comps, "embeddings");
   if (!llm || !emb || llm->verdict != "derived" || llm->evidence != "calibrated") return;
   if (emb->verdict != "derived" || emb->evidence == "calibrated" || emb->source != llm->source) return;
   llm->verdict = "independent";
