@@ -20,12 +20,6 @@ using evald::Value;
 
 namespace {
 
-evald::Result<std::vector<evald::prov::Fingerprint>> load_library(const std::string& dir) {
-  auto lib = evald::prov::FingerprintLibrary::open(dir, true, false);
-  if (!lib) return lib.status();
-  return (*lib)->load_all();
-}
-
 // Every weight file a report names ("files" of the model, of each checkpoint and of the final
 // model), once each, in the order met.
 void collect_files(const Value& v, std::vector<std::string>& out) {
@@ -110,7 +104,7 @@ class Provenance : public evald::Plugin {
         .string("kind", "kind of the emitted message").def("provenance").min(1);
   }
 
-  // Checks that the library opens and lists, without decoding every fingerprint (start does).
+  // Checks that the library opens and lists, without reading the fingerprints (start does).
   static Status validate(const Value& config) {
     auto opt = evald::prov::scan_options_from(config);
     if (!opt) return opt.status();
@@ -132,7 +126,7 @@ class Provenance : public evald::Plugin {
     auto opt = evald::prov::scan_options_from(config_);
     if (!opt) return opt.status();
     opt_ = *opt;
-    auto lib = load_library(config_.get_string("library"));
+    auto lib = evald::prov::open_references(config_.get_string("library"));
     if (!lib) return lib.status();
     library_ = std::move(*lib);
     return {};
@@ -154,10 +148,10 @@ class Provenance : public evald::Plugin {
       if (model && model->is_string() && (ckpts.empty() || fs::path(ckpts.back()) != fs::path(model->as_string())))
         ckpts.push_back(model->as_string());
       ctx.info("trajectory of " + std::to_string(ckpts.size()) + " checkpoints in " + run->as_string());
-      report = evald::prov::trajectory_report(ckpts, library_, opt, progress);
+      report = evald::prov::trajectory_report(ckpts, *library_, opt, progress);
     } else {
-      ctx.info("scanning " + model->as_string() + " against " + std::to_string(library_.size()) + " reference fingerprints");
-      report = evald::prov::scan_report(model->as_string(), library_, opt, progress);
+      ctx.info("scanning " + model->as_string() + " against " + std::to_string(library_->size()) + " reference fingerprints");
+      report = evald::prov::scan_report(model->as_string(), *library_, opt, progress);
     }
     if (ctx.cancelled()) return Status::error("cancelled");
     report.set("entrant", job.envelope.entrant);
@@ -200,7 +194,8 @@ class Provenance : public evald::Plugin {
  private:
   Value config_;
   evald::prov::ScanOptions opt_;
-  std::vector<evald::prov::Fingerprint> library_;
+  // The library's fingerprint heads; sketches are read from it per tensor.
+  std::unique_ptr<evald::prov::ReferenceSet> library_;
 };
 
 EVALD_PLUGIN(Provenance, "provenance", "1.0.0",

@@ -104,17 +104,24 @@ class Lineage : public ::testing::Test {
     auto all = (*ro)->load_all();
     ASSERT_TRUE(all) << all.error();
     library_ = new std::vector<Fingerprint>(std::move(*all));
+    ro->reset();
+    // Scans read the library as the plugin does: heads resident, sketches per tensor.
+    auto refs = open_references((*dir_ / "lib").string());
+    ASSERT_TRUE(refs) << refs.error();
+    refs_ = refs->release();
   }
   static void TearDownTestSuite() {
     std::error_code ec;
     fs::remove_all(*dir_, ec);
     delete dir_;
     delete library_;
+    delete refs_;
   }
-  static Value scan(const fs::path& model, ScanOptions opt = {}) { return scan_report(model.string(), *library_, opt); }
+  static Value scan(const fs::path& model, ScanOptions opt = {}) { return scan_report(model.string(), *refs_, opt); }
 
   static inline fs::path* dir_ = nullptr;
-  static inline std::vector<Fingerprint>* library_ = nullptr;
+  static inline std::vector<Fingerprint>* library_ = nullptr;  // the same, whole, in memory
+  static inline ReferenceSet* refs_ = nullptr;
 };
 
 }  // namespace lineage_test

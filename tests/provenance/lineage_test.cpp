@@ -40,6 +40,80 @@ TEST_F(Lineage, LibraryRoundTripsThroughRocksDB) {
   }
 }
 
+// A scan reads the library per tensor (heads resident, sketches on demand): its report must be
+// the one a scan of the whole fingerprints in memory gives, figure for figure.
+TEST_F(Lineage, ScanThroughTheLibraryEqualsScanInMemory) {
+  ASSERT_EQ(refs_->size(), 2u);
+  EXPECT_TRUE(refs_->head(0).tensors[3].by_row.data.empty()) << "heads keep no sketch data";
+  EXPECT_EQ(refs_->vocab_size(0), (*library_)[0].vocab.size());
+  for (const char* c : {"cpt_P", "indep_same_data", "reinit_then_train"}) {
+    SCOPED_TRACE(c);
+    Value a = scan(kFixtures / c), b = scan_report((kFixtures / c).string(), *library_, ScanOptions());
+    a.as_map().erase("timing"), b.as_map().erase("timing");
+    EXPECT_EQ(evald::to_json(a), evald::to_json(b));
+  }
+}
+
+// Adding a fingerprint again under the same key replaces every part of it, also when it now has
+// fewer tensors; removing it leaves nothing behind.
+TEST_F(Lineage, ReAddingAFingerprintReplacesAllItsParts) {
+  fs::path dir = temp_dir("readd");
+  {
+    auto lib = FingerprintLibrary::open((dir / "lib").string(), false, true);
+    ASSERT_TRUE(lib) << lib.error();
+    Fingerprint f = (*library_)[0];
+    ASSERT_TRUE((*lib)->put(f));
+    f.tensors.resize(5);
+    ASSERT_TRUE((*lib)->put(f));
+    auto all = (*lib)->load_all();
+    ASSERT_TRUE(all) << all.error();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ((*all)[0].tensors.size(), 5u);
+    EXPECT_EQ((*all)[0].tensors[4].by_col.data, f.tensors[4].by_col.data);
+    EXPECT_EQ((*all)[0].vocab, f.vocab);
+    ASSERT_TRUE((*lib)->remove(library_key(f)));
+    EXPECT_FALSE((*lib)->remove(library_key(f)));
+  }
+  auto refs = open_references((dir / "lib").string());
+  ASSERT_TRUE(refs) << refs.error();
+  EXPECT_EQ((*refs)->size(), 0u);
+  fs::remove_all(dir);
+}
+
+// A library whose table file was damaged on disk after it was opened: the record that cannot be
+// read is named and the scan decides nothing, never a pass.
+TEST_F(Lineage, DamagedLibraryRecordMakesTheScanInconclusive) {
+  fs::path dir = temp_dir("damaged");
+  {
+    auto lib = FingerprintLibrary::open((dir / "lib").string(), false, true);
+    ASSERT_TRUE(lib) << lib.error();
+    for (const Fingerprint& f : *library_) ASSERT_TRUE((*lib)->put(f));
+  }
+  auto refs = open_references((dir / "lib").string());
+  ASSERT_TRUE(refs) << refs.error();
+  // Flip bytes inside every tensor record's value (each is a block of its own: its key is
+  // stored whole in front of it), leaving the heads alone.
+  int damaged = 0;
+  for (const auto& e : fs::directory_iterator(dir / "lib")) {
+    if (e.path().extension() != ".sst") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string key = std::string("tensor/open_P@fixture") + '\0';
+    for (size_t at = bytes.find(key); at != std::string::npos; at = bytes.find(key, at + 1)) {
+      f.seekp(std::streamoff(at + 600));
+      f.put(char(bytes[at + 600] ^ 0x5a));
+      ++damaged;
+    }
+  }
+  ASSERT_GT(damaged, 10);
+  Value r = scan_report((kFixtures / "cpt_P").string(), **refs, ScanOptions());
+  EXPECT_EQ(r.find("gate")->get_string("result"), "inconclusive") << evald::to_json(r);
+  EXPECT_NE(r.get_string("library_error").find("tensor/open_P@fixture#"), std::string::npos) << r.get_string("library_error");
+  EXPECT_NE(r.get_string("library_error").find("Corruption"), std::string::npos) << r.get_string("library_error");
+  refs->reset();
+  fs::remove_all(dir);
+}
+
 // Every labelled case, every component: verdict and source.
 TEST_F(Lineage, EveryFixtureCaseComesOutAsLabelled) {
   Json l = labels();

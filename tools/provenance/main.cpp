@@ -315,25 +315,27 @@ int main(int argc, char** argv) {
     if (a.json) std::cout << evald::to_json(arr) << "\n";
     return 0;
   }
-  auto fps = (*lib)->load_all();
-  if (!fps) {
-    std::cerr << "evald-provenance: " << fps.error() << "\n";
+  lib->reset();  // the scan reads the library through its own read-only handle
+  auto refs = open_references(a.library);
+  if (!refs) {
+    std::cerr << "evald-provenance: " << refs.error() << "\n";
     return 2;
   }
-  if ((a.cmd == "scan" || a.cmd == "trajectory") &&
-      std::none_of(fps->begin(), fps->end(), [](const Fingerprint& f) { return f.kind == "reference"; })) {
-    std::cerr << "evald-provenance: the library " << a.library << " holds no reference model (" << fps->size()
+  bool any_reference = false;
+  for (size_t r = 0; r < (*refs)->size(); ++r) any_reference |= (*refs)->head(r).kind == "reference";
+  if ((a.cmd == "scan" || a.cmd == "trajectory") && !any_reference) {
+    std::cerr << "evald-provenance: the library " << a.library << " holds no reference model (" << (*refs)->size()
               << " known-independent): nothing to compare with; add one with evald-provenance add\n";
     return 2;
   }
   evald::Value report;
   if (a.cmd == "scan") {
     if (a.positional.size() != 1) return usage_error("scan takes one MODEL");
-    report = scan_report(a.positional[0], *fps, opt, progress);
+    report = scan_report(a.positional[0], **refs, opt, progress);
   } else if (a.cmd == "trajectory") {
     std::vector<std::string> ckpts = a.positional.size() == 1 ? checkpoint_dirs(a.positional[0]) : a.positional;
     if (ckpts.empty()) return usage_error("trajectory takes a run directory or two or more checkpoints");
-    report = trajectory_report(ckpts, *fps, opt, progress);
+    report = trajectory_report(ckpts, **refs, opt, progress);
   } else {
     return usage_error("unknown command " + a.cmd);
   }

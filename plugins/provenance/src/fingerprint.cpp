@@ -446,6 +446,8 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   return f;
 }
 
+std::string library_key(const Fingerprint& f) { return f.revision.empty() ? f.name : f.name + "@" + f.revision; }
+
 // ---- serialisation --------------------------------------------------------------------------
 
 namespace {
@@ -461,13 +463,14 @@ Bytes u32_to_bytes(const std::vector<uint32_t>& v) {
   return b;
 }
 
-Value sketch_value(const UnitSketch& s) {
+Value sketch_value(const UnitSketch& s, Sketches which) {
   Value v;
   v.set("units", uint64_t(s.units));
   v.set("length", uint64_t(s.length));
   v.set("ids", u32_to_bytes(s.ids));
-  v.set("data", floats_to_bytes(s.data));
-  v.set("gram", floats_to_bytes(s.gram));
+  bool whole = which == Sketches::kWhole;
+  v.set("data", whole ? floats_to_bytes(s.data) : Bytes());
+  v.set("gram", whole ? floats_to_bytes(s.gram) : Bytes());
   return v;
 }
 
@@ -477,6 +480,7 @@ const char* units_name(TensorRole::Units u) {
 
 struct Reader {
   std::string err;
+  Sketches which = Sketches::kWhole;
   bool fail(const std::string& where, const std::string& what) {
     if (err.empty()) err = where + ": " + what;
     return false;
@@ -511,8 +515,53 @@ struct Reader {
     if (!b.empty()) std::memcpy(s->ids.data(), b.data(), b.size());
     for (uint32_t id : s->ids)
       if (id >= s->units) return fail(where + ".ids", "id " + std::to_string(id) + " out of range");
-    if (!floats(m, "data", s->ids.size() * K, &s->data, where)) return false;
-    return floats(m, "gram", s->ids.empty() ? 0 : kGramSize, &s->gram, where);
+    bool whole = which == Sketches::kWhole;
+    if (!floats(m, "data", whole ? s->ids.size() * K : 0, &s->data, where)) return false;
+    return floats(m, "gram", whole && !s->ids.empty() ? kGramSize : 0, &s->gram, where);
+  }
+  bool str(const Value& m, const char* k, std::string* out, const std::string& where) {
+    const Value* x = field(m, k, Value::Type::String, where);
+    if (x) *out = x->as_string();
+    return x != nullptr;
+  }
+  bool tensor(const Value& tv, TensorPrint* out, const std::string& where) {
+    TensorPrint& t = *out;
+    std::string units;
+    if (!str(tv, "name", &t.name, where) || !str(tv, "component", &t.role.component, where) || !str(tv, "role", &t.role.role, where) ||
+        !str(tv, "units", &units, where) || !str(tv, "dtype", &t.dtype, where) || !str(tv, "note", &t.note, where) ||
+        !str(tv, "by", &t.role.by, where) || !str(tv, "shape_class", &t.role.shape_class, where))
+      return false;
+    if (const Value* kn = field(tv, "known", Value::Type::Bool, where)) t.role.known = kn->as_bool();
+    else return false;
+    t.role.units = units == "rows" ? TensorRole::Units::Rows : units == "cols" ? TensorRole::Units::Cols : TensorRole::Units::Both;
+    const Value *layer = field(tv, "layer", Value::Type::Int, where), *rows = field(tv, "rows", Value::Type::Int, where),
+                *cols = field(tv, "cols", Value::Type::Int, where), *an = field(tv, "analysable", Value::Type::Bool, where),
+                *shape = field(tv, "shape", Value::Type::Array, where), *h = field(tv, "hashes", Value::Type::Map, where),
+                *mean = field(tv, "mean", Value::Type::Double, where), *sd = field(tv, "stddev", Value::Type::Double, where),
+                *br = field(tv, "by_row", Value::Type::Map, where), *bc = field(tv, "by_col", Value::Type::Map, where);
+    if (!layer || !rows || !cols || !an || !shape || !h || !mean || !sd || !br || !bc) return false;
+    t.role.layer = int(layer->as_int());
+    t.rows = uint64_t(rows->as_int());
+    t.cols = uint64_t(cols->as_int());
+    t.analysable = an->as_bool();
+    for (const Value& d : shape->as_array()) t.shape.push_back(d.is_int() ? uint64_t(d.as_int()) : 0);
+    t.mean = mean->as_double();
+    t.stddev = sd->as_double();
+    std::string hx[5];
+    const char* hk[5] = {"exact", "bf16", "f16", "rows", "cols"};
+    for (int k = 0; k < 5; ++k)
+      if (!str(*h, hk[k], &hx[k], where + ".hashes")) return false;
+    uint64_t* dst[5] = {&t.hashes.exact, &t.hashes.bf16, &t.hashes.f16, &t.hashes.rows, &t.hashes.cols};
+    for (int k = 0; k < 5; ++k) *dst[k] = std::strtoull(hx[k].c_str(), nullptr, 16);
+    if (const Value* tr = field(*h, "trivial", Value::Type::Bool, where + ".hashes")) t.hashes.trivial = tr->as_bool();
+    else return false;
+    const Value *tr = field(tv, "tok_rows", Value::Type::Map, where), *tc = field(tv, "tok_cols", Value::Type::Map, where);
+    if (!tr || !tc) return false;
+    if (!sketch(*br, &t.by_row, where + ".by_row") || !sketch(*bc, &t.by_col, where + ".by_col") ||
+        !sketch(*tr, &t.tok_rows, where + ".tok_rows") || !sketch(*tc, &t.tok_cols, where + ".tok_cols") ||
+        !floats(tv, "vec", SIZE_MAX, &t.vec, where))
+      return false;
+    return true;
   }
 };
 
@@ -526,7 +575,43 @@ Value to_value(const LineageClaim& c) {
   return cv;
 }
 
-Value to_value(const Fingerprint& f) {
+Value to_value(const TensorPrint& t, Sketches which) {
+  Value tv;
+  tv.set("name", t.name);
+  tv.set("component", t.role.component);
+  tv.set("role", t.role.role);
+  tv.set("layer", t.role.layer);
+  tv.set("units", units_name(t.role.units));
+  tv.set("by", t.role.by);
+  tv.set("shape_class", t.role.shape_class);
+  tv.set("known", t.role.known);
+  tv.set("dtype", t.dtype);
+  Value shape = Value(Array{});
+  for (uint64_t d : t.shape) shape.push_back(d);
+  tv.set("shape", shape);
+  tv.set("rows", t.rows);
+  tv.set("cols", t.cols);
+  tv.set("analysable", t.analysable);
+  tv.set("note", t.note);
+  Value h;
+  h.set("exact", hex64(t.hashes.exact));
+  h.set("bf16", hex64(t.hashes.bf16));
+  h.set("f16", hex64(t.hashes.f16));
+  h.set("rows", hex64(t.hashes.rows));
+  h.set("cols", hex64(t.hashes.cols));
+  h.set("trivial", t.hashes.trivial);
+  tv.set("hashes", h);
+  tv.set("mean", t.mean);
+  tv.set("stddev", t.stddev);
+  tv.set("by_row", sketch_value(t.by_row, which));
+  tv.set("by_col", sketch_value(t.by_col, which));
+  tv.set("tok_rows", sketch_value(t.tok_rows, which));
+  tv.set("tok_cols", sketch_value(t.tok_cols, which));
+  tv.set("vec", floats_to_bytes(t.vec));
+  return tv;
+}
+
+Value to_value(const Fingerprint& f, Sketches which) {
   Value v;
   v.set("version", f.version);
   v.set("sketch_width", K);
@@ -552,41 +637,7 @@ Value to_value(const Fingerprint& f) {
   for (const auto& c : f.claims) claims.push_back(to_value(c));
   v.set("claims", claims);
   Value ts = Value(Array{});
-  for (const TensorPrint& t : f.tensors) {
-    Value tv;
-    tv.set("name", t.name);
-    tv.set("component", t.role.component);
-    tv.set("role", t.role.role);
-    tv.set("layer", t.role.layer);
-    tv.set("units", units_name(t.role.units));
-    tv.set("by", t.role.by);
-    tv.set("shape_class", t.role.shape_class);
-    tv.set("known", t.role.known);
-    tv.set("dtype", t.dtype);
-    Value shape = Value(Array{});
-    for (uint64_t d : t.shape) shape.push_back(d);
-    tv.set("shape", shape);
-    tv.set("rows", t.rows);
-    tv.set("cols", t.cols);
-    tv.set("analysable", t.analysable);
-    tv.set("note", t.note);
-    Value h;
-    h.set("exact", hex64(t.hashes.exact));
-    h.set("bf16", hex64(t.hashes.bf16));
-    h.set("f16", hex64(t.hashes.f16));
-    h.set("rows", hex64(t.hashes.rows));
-    h.set("cols", hex64(t.hashes.cols));
-    h.set("trivial", t.hashes.trivial);
-    tv.set("hashes", h);
-    tv.set("mean", t.mean);
-    tv.set("stddev", t.stddev);
-    tv.set("by_row", sketch_value(t.by_row));
-    tv.set("by_col", sketch_value(t.by_col));
-    tv.set("tok_rows", sketch_value(t.tok_rows));
-    tv.set("tok_cols", sketch_value(t.tok_cols));
-    tv.set("vec", floats_to_bytes(t.vec));
-    ts.push_back(tv);
-  }
+  for (const TensorPrint& t : f.tensors) ts.push_back(to_value(t, which));
   v.set("tensors", ts);
   Value anchors = Value(Array{});
   for (const Anchor& a : f.anchors) {
@@ -599,14 +650,19 @@ Value to_value(const Fingerprint& f) {
   return v;
 }
 
-Result<Fingerprint> fingerprint_from_value(const Value& v) {
+Result<TensorPrint> tensor_from_value(const Value& v, Sketches which) {
   Reader r;
+  r.which = which;
+  TensorPrint t;
+  if (!r.tensor(v, &t, "tensor")) return Status::error(r.err);
+  return t;
+}
+
+Result<Fingerprint> fingerprint_from_value(const Value& v, Sketches which) {
+  Reader r;
+  r.which = which;
   Fingerprint f;
-  auto str = [&](const Value& m, const char* k, std::string* out, const std::string& where) {
-    const Value* x = r.field(m, k, Value::Type::String, where);
-    if (x) *out = x->as_string();
-    return x != nullptr;
-  };
+  auto str = [&](const Value& m, const char* k, std::string* out, const std::string& where) { return r.str(m, k, out, where); };
   const Value* ver = r.field(v, "version", Value::Type::Int, "fingerprint");
   const Value* width = r.field(v, "sketch_width", Value::Type::Int, "fingerprint");
   const Value* gwidth = r.field(v, "gram_width", Value::Type::Int, "fingerprint");
@@ -641,44 +697,8 @@ Result<Fingerprint> fingerprint_from_value(const Value& v) {
     f.claims.push_back(lc);
   }
   for (size_t i = 0; i < tensors->as_array().size(); ++i) {
-    const Value& tv = tensors->as_array()[i];
-    std::string where = "tensors[" + std::to_string(i) + "]";
     TensorPrint t;
-    std::string units;
-    if (!str(tv, "name", &t.name, where) || !str(tv, "component", &t.role.component, where) || !str(tv, "role", &t.role.role, where) ||
-        !str(tv, "units", &units, where) || !str(tv, "dtype", &t.dtype, where) || !str(tv, "note", &t.note, where) ||
-        !str(tv, "by", &t.role.by, where) || !str(tv, "shape_class", &t.role.shape_class, where))
-      return Status::error(r.err);
-    if (const Value* kn = r.field(tv, "known", Value::Type::Bool, where)) t.role.known = kn->as_bool();
-    else return Status::error(r.err);
-    t.role.units = units == "rows" ? TensorRole::Units::Rows : units == "cols" ? TensorRole::Units::Cols : TensorRole::Units::Both;
-    const Value *layer = r.field(tv, "layer", Value::Type::Int, where), *rows = r.field(tv, "rows", Value::Type::Int, where),
-                *cols = r.field(tv, "cols", Value::Type::Int, where), *an = r.field(tv, "analysable", Value::Type::Bool, where),
-                *shape = r.field(tv, "shape", Value::Type::Array, where), *h = r.field(tv, "hashes", Value::Type::Map, where),
-                *mean = r.field(tv, "mean", Value::Type::Double, where), *sd = r.field(tv, "stddev", Value::Type::Double, where),
-                *br = r.field(tv, "by_row", Value::Type::Map, where), *bc = r.field(tv, "by_col", Value::Type::Map, where);
-    if (!layer || !rows || !cols || !an || !shape || !h || !mean || !sd || !br || !bc) return Status::error(r.err);
-    t.role.layer = int(layer->as_int());
-    t.rows = uint64_t(rows->as_int());
-    t.cols = uint64_t(cols->as_int());
-    t.analysable = an->as_bool();
-    for (const Value& d : shape->as_array()) t.shape.push_back(d.is_int() ? uint64_t(d.as_int()) : 0);
-    t.mean = mean->as_double();
-    t.stddev = sd->as_double();
-    std::string hx[5];
-    const char* hk[5] = {"exact", "bf16", "f16", "rows", "cols"};
-    for (int k = 0; k < 5; ++k)
-      if (!str(*h, hk[k], &hx[k], where + ".hashes")) return Status::error(r.err);
-    uint64_t* dst[5] = {&t.hashes.exact, &t.hashes.bf16, &t.hashes.f16, &t.hashes.rows, &t.hashes.cols};
-    for (int k = 0; k < 5; ++k) *dst[k] = std::strtoull(hx[k].c_str(), nullptr, 16);
-    if (const Value* tr = r.field(*h, "trivial", Value::Type::Bool, where + ".hashes")) t.hashes.trivial = tr->as_bool();
-    else return Status::error(r.err);
-    const Value *tr = r.field(tv, "tok_rows", Value::Type::Map, where), *tc = r.field(tv, "tok_cols", Value::Type::Map, where);
-    if (!tr || !tc) return Status::error(r.err);
-    if (!r.sketch(*br, &t.by_row, where + ".by_row") || !r.sketch(*bc, &t.by_col, where + ".by_col") ||
-        !r.sketch(*tr, &t.tok_rows, where + ".tok_rows") || !r.sketch(*tc, &t.tok_cols, where + ".tok_cols") ||
-        !r.floats(tv, "vec", SIZE_MAX, &t.vec, where))
-      return Status::error(r.err);
+    if (!r.tensor(tensors->as_array()[i], &t, "tensors[" + std::to_string(i) + "]")) return Status::error(r.err);
     f.tensors.push_back(std::move(t));
   }
   const Value* anchors = r.field(v, "anchors", Value::Type::Array, "fingerprint");

@@ -123,12 +123,20 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
                               const ProgressFn& progress = {});
 
 // Serialisation (msgpack through evald::Value). from_value validates structure and sizes and
-// returns an error naming the field that is wrong.
-Value to_value(const Fingerprint& f);
-Result<Fingerprint> fingerprint_from_value(const Value& v);
+// returns an error naming the field that is wrong. kIdsOnly writes and reads the sketches without
+// their data and Grams (ids and sizes kept): the resident part of a library reference
+// (library.hpp), whose sketches are read per tensor when a test needs them.
+enum class Sketches { kWhole, kIdsOnly };
+Value to_value(const Fingerprint& f, Sketches which = Sketches::kWhole);
+Result<Fingerprint> fingerprint_from_value(const Value& v, Sketches which = Sketches::kWhole);
+Value to_value(const TensorPrint& t, Sketches which = Sketches::kWhole);
+Result<TensorPrint> tensor_from_value(const Value& v, Sketches which = Sketches::kWhole);
 
 Value to_value(const LineageClaim& c);
 
+
+// "name@revision", or "name" when the revision is empty: a fingerprint's key in a library.
+std::string library_key(const Fingerprint& f);
 
 std::string hex64(uint64_t v);
 // Adds the outer product of y's kGramWidth-bucket fold to a UnitSketch Gram (upper triangle).

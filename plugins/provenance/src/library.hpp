@@ -1,6 +1,9 @@
 // The reference library: fingerprints of open models in a RocksDB database of their own, written
 // by `evald-provenance add` and read by the plugin. Evaluation needs only these fingerprints,
-// never the open models' weights.
+// never the open models' weights. Each fingerprint is stored in parts (library.cpp names every
+// key): a list entry, a head (every tensor's metadata and hashes), its vocabulary, and one
+// record per tensor with its sketches plus one with its Gram-screen profiles, so that a scan
+// (open_references) keeps only the heads in memory and reads sketches per tensor.
 #pragma once
 
 #include <evald/value.hpp>
@@ -10,8 +13,11 @@
 #include <vector>
 
 #include "fingerprint.hpp"
+#include "references.hpp"
 
 namespace evald::prov {
+
+class LibraryReferences;
 
 // What `list` shows of a fingerprint, stored beside it so that listing decodes no sketch.
 struct LibraryEntry {
@@ -28,8 +34,8 @@ class FingerprintLibrary {
   static Result<std::unique_ptr<FingerprintLibrary>> open(const std::string& dir, bool read_only, bool create);
   ~FingerprintLibrary();
 
-  // Stores `f` under name@revision, replacing an earlier one, with the WAL synced. Not
-  // thread-safe with other writers.
+  // Stores `f` under name@revision, replacing an earlier one, in one synced write batch flushed
+  // into a table file. Not thread-safe with other writers.
   Status put(const Fingerprint& f);
   // The stored record of name@revision (msgpack), for export; an error when absent.
   Result<Bytes> get_record(const std::string& key) const;
@@ -37,7 +43,8 @@ class FingerprintLibrary {
   Status put_record(const Bytes& record);
   // Removes name@revision; an error when absent.
   Status remove(const std::string& key);
-  // Every fingerprint, in key order. A record that does not decode is an error naming its key.
+  // Every fingerprint, whole, in key order. A record that does not decode is an error naming its
+  // key. Holds the whole library in memory: for export and tests; scans use open_references.
   Result<std::vector<Fingerprint>> load_all() const;
   // Keys ("name@revision") in order.
   Result<std::vector<std::string>> keys() const;
@@ -47,13 +54,18 @@ class FingerprintLibrary {
   const std::string& dir() const { return dir_; }
 
  private:
+  friend class LibraryReferences;
   struct Impl;
+  // The fingerprint stored under `key`, reassembled from its parts.
+  Result<Fingerprint> load(const std::string& key) const;
   FingerprintLibrary() = default;
   std::unique_ptr<Impl> impl_;
   std::string dir_;
 };
 
-// "name@revision", or "name" when the revision is empty.
-std::string library_key(const Fingerprint& f);
+// The library at `dir`, opened read-only, as a scan's reference set: the heads of every
+// fingerprint are read at once (an error names a record that is missing or does not decode);
+// sketches, profiles and vocabularies are read when asked for.
+Result<std::unique_ptr<ReferenceSet>> open_references(const std::string& dir);
 
 }  // namespace evald::prov

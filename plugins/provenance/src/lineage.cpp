@@ -15,29 +15,8 @@ namespace {
 constexpr int K = kSketchWidth;
 constexpr int H = K / 2;
 static_assert(H % 8 == 0, "dot() sums eight lanes");
-constexpr int G = kGramWidth;
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
-
-// Off-diagonal Gram entries, centred and scaled to unit norm, so that the Pearson correlation of
-// two Grams is one dot product. The diagonal holds squared norms, which are positive for any two
-// models and would make unrelated ones look alike.
-std::vector<float> gram_profile(const std::vector<float>& gram) {
-  std::vector<float> out;
-  if (gram.empty()) return out;
-  out.reserve(G * (G - 1) / 2);
-  size_t idx = 0;
-  for (int r = 0; r < G; ++r)
-    for (int c = r; c < G; ++c, ++idx)
-      if (c != r) out.push_back(gram[idx]);
-  double mean = 0, norm = 0;
-  for (float x : out) mean += x;
-  mean /= double(out.size());
-  for (float& x : out) x = float(x - mean), norm += double(x) * x;
-  float inv = norm > 0 ? float(1 / std::sqrt(norm)) : 0.0f;
-  for (float& x : out) x *= inv;
-  return out;
-}
 
 double profile_similarity(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size() || a.empty()) return nan();
@@ -242,13 +221,13 @@ int64_t slot_of(const UnitSketch& s, uint32_t id) {
 }
 
 // Token rows paired by token text (not id): (reference slot, candidate slot).
-std::vector<std::pair<size_t, uint32_t>> token_pairs(const UnitSketch& cand, const UnitSketch& ref, const std::vector<std::string>& ref_vocab,
+std::vector<std::pair<size_t, uint32_t>> token_pairs(const UnitSketch& cand, const UnitSketch& ref, const ReferenceSet& set, size_t r,
                                                      const std::unordered_map<std::string, uint32_t>& cand_ids) {
   std::vector<std::pair<size_t, uint32_t>> pairs;
   for (size_t i = 0; i < ref.ids.size(); ++i) {
-    uint32_t id = ref.ids[i];
-    if (id >= ref_vocab.size() || ref_vocab[id].empty()) continue;
-    auto it = cand_ids.find(ref_vocab[id]);
+    const std::string* text = set.sampled_token(r, ref.ids[i]);
+    if (!text) continue;
+    auto it = cand_ids.find(*text);
     if (it == cand_ids.end()) continue;
     if (int64_t slot = slot_of(cand, it->second); slot >= 0) pairs.emplace_back(i, uint32_t(slot));
   }
@@ -320,17 +299,18 @@ Value DecisionConfig::to_value() const {
 
 namespace {
 
+// A reference as a scan reads it: its head (the set's), tensors by role and by shape class.
 struct RefIndex {
-  const Fingerprint* fp;
+  const Fingerprint* fp;  // the head: sketches without data
+  size_t r;               // index in the ReferenceSet
   std::string label;
   bool independent = false;
   // For each of the reference's anchors, the candidate's anchor of the same token (or -1); empty
   // when they share none, so token-basis profiles cannot be compared.
   std::vector<int> coord;
   bool coord_identity = false;
-  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_role;   // component|role
-  std::unordered_map<std::string, std::vector<const TensorPrint*>> by_class;  // class_key
-  std::unordered_map<const UnitSketch*, std::vector<float>> profiles;         // gram_profile of each sketch
+  std::unordered_map<std::string, std::vector<size_t>> by_role;   // component|role -> tensor indices
+  std::unordered_map<std::string, std::vector<size_t>> by_class;  // class_key -> tensor indices
 };
 
 bool token_role(const TensorRole& r) { return r.shape_class == "token"; }
@@ -381,17 +361,17 @@ class HashIndex {
   std::unordered_map<uint64_t, std::vector<std::pair<size_t, const TensorPrint*>>> map_;
 };
 
-std::vector<RefIndex> index_library(const std::vector<const Fingerprint*>& refs, HashIndex* hashes) {
+std::vector<RefIndex> index_library(const ReferenceSet& set, HashIndex* hashes) {
   std::vector<RefIndex> index;
-  for (const Fingerprint* f : refs) {
-    RefIndex ri{f, f->name + (f->revision.empty() ? "" : "@" + f->revision), f->kind == "independent", {}, false, {}, {}, {}};
-    for (const TensorPrint& t : f->tensors) {
-      ri.by_role[t.role.component + "|" + t.role.role].push_back(&t);
+  for (size_t r = 0; r < set.size(); ++r) {
+    const Fingerprint* f = &set.head(r);
+    RefIndex ri{f, r, library_key(*f), f->kind == "independent", {}, false, {}, {}};
+    for (size_t i = 0; i < f->tensors.size(); ++i) {
+      const TensorPrint& t = f->tensors[i];
+      ri.by_role[t.role.component + "|" + t.role.role].push_back(i);
       if (std::string k = class_key(t.role.shape_class, t.rows, t.cols); !k.empty() && t.role.component != "vision")
-        ri.by_class[k].push_back(&t);
-      for (const UnitSketch* sk : {&t.by_row, &t.by_col, &t.tok_rows, &t.tok_cols})
-        if (!sk->empty()) ri.profiles[sk] = gram_profile(sk->gram);
-      hashes->add(index.size(), t);
+        ri.by_class[k].push_back(i);
+      hashes->add(r, t);
     }
     index.push_back(std::move(ri));
   }
@@ -400,7 +380,7 @@ std::vector<RefIndex> index_library(const std::vector<const Fingerprint*>& refs,
 
 // The reference tensors a candidate tensor may be a copy of: those of its role when names
 // established one, else those of its shape class and dimensions (any name, any layer).
-const std::vector<const TensorPrint*>* counterparts(const RefIndex& ri, const TensorPrint& cp) {
+const std::vector<size_t>* counterparts(const RefIndex& ri, const TensorPrint& cp) {
   if (cp.role.known || cp.role.component == "vision") {
     auto it = ri.by_role.find(cp.role.component + "|" + cp.role.role);
     if (it != ri.by_role.end()) return &it->second;
@@ -422,8 +402,8 @@ std::vector<std::pair<size_t, uint32_t>> id_pairs(const UnitSketch& cand, const 
 enum class Pairing { Auto, Index, Matched };
 
 // False when the pairing asked for is impossible (index pairing of differently sized tensors).
-bool test_units(const UnitSketch& cs, const UnitSketch& rs, bool tokens, Pairing mode, bool content_match, const RefIndex& ri,
-                const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg, uint64_t seed,
+bool test_units(const UnitSketch& cs, const UnitSketch& rs, bool tokens, Pairing mode, bool content_match, const ReferenceSet& set,
+                const RefIndex& ri, const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg, uint64_t seed,
                 std::string* pairing, uint32_t* compared, UnitTest* out) {
   UnitTest& u = *out;
   u = UnitTest{};
@@ -432,8 +412,8 @@ bool test_units(const UnitSketch& cs, const UnitSketch& rs, bool tokens, Pairing
   // else id. Matching rows by content would find a residual basis shared with copied neighbours,
   // not copied token vectors.
   if (tokens) {
-    bool texts = !cand_ids.empty() && !ri.fp->vocab.empty();
-    auto pairs = texts ? token_pairs(cs, rs, ri.fp->vocab, cand_ids) : id_pairs(cs, rs);
+    bool texts = !cand_ids.empty() && set.vocab_size(ri.r) > 0;
+    auto pairs = texts ? token_pairs(cs, rs, set, ri.r, cand_ids) : id_pairs(cs, rs);
     *pairing = texts ? "tokens" : "ids";
     if (!paired_test(cs, rs, pairs, cfg.permutations, seed, &u)) u = UnitTest{0, 0, 0, 0, 1, 0};
     *compared = uint32_t(pairs.size());
@@ -461,12 +441,6 @@ bool test_units(const UnitSketch& cs, const UnitSketch& rs, bool tokens, Pairing
   return true;
 }
 
-// Sketch kinds: the residual basis (rows, columns) and the token basis (rows, columns).
-enum Kind { kByRow, kByCol, kTokRows, kTokCols };
-const UnitSketch& sketch_of(const TensorPrint& t, int kind) {
-  const UnitSketch* s[4] = {&t.by_row, &t.by_col, &t.tok_rows, &t.tok_cols};
-  return *s[kind];
-}
 
 // A candidate's token-basis profiles with their coordinates put in a reference's anchor order.
 UnitSketch reorder(const UnitSketch& s, const std::vector<int>& coord) {
@@ -485,12 +459,11 @@ UnitSketch reorder(const UnitSketch& s, const std::vector<int>& coord) {
   return o;
 }
 
-// The best counterpart of a candidate tensor in one reference, within one basis.
-struct Choice {
-  double gram = nan();
-  const TensorPrint* rt = nullptr;
-  int kind = kByRow;
-  uint32_t choices = 0;
+// One counterpart of a candidate tensor in one reference, after the Gram screen: its Gram
+// similarity per sketch kind (NaN where the kind does not compare).
+struct Screened {
+  size_t t;  // tensor index in the reference's head
+  std::array<double, 4> g{nan(), nan(), nan(), nan()};
 };
 
 struct BasisTest {
@@ -504,7 +477,7 @@ struct BasisTest {
   UnitTest cal{};
   uint32_t compared = 0, choices = 0;
   int kind = kByRow;
-  const TensorPrint* rt = nullptr;
+  const TensorPrint* rt = nullptr;  // the reference tensor's head
   double gram = nan();
 };
 
@@ -514,61 +487,111 @@ struct TensorOutcome {
   std::vector<TensorTest> tests;
   std::vector<std::vector<WeakEvidence>> weak;
   std::vector<bool> comparable;
+  std::string error;  // a reference could not be read: the scan's result must not be used
 };
 
-// One basis's tests of a candidate tensor against every reference: the best counterpart per
-// reference by Gram similarity, then unit tests where the screen lets them through.
-std::vector<BasisTest> basis_tests(const TensorPrint& cp, bool tokens_basis, const std::vector<RefIndex>& index,
-                                   const std::vector<std::vector<UnitSketch>>& views,
-                                   const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg,
-                                   std::vector<bool>* comparable) {
-  const size_t R = index.size();
-  std::vector<BasisTest> out(R);
-  std::vector<Choice> best(R);
-  std::vector<float> cand_prof[4];
-  auto cand_sketch = [&](size_t r, int kind) -> const UnitSketch& {
+// The candidate sketch of a kind as reference r sees it (token-basis coordinates in its order).
+struct CandidateView {
+  const TensorPrint& cp;
+  const std::vector<std::vector<UnitSketch>>& views;
+  const UnitSketch& sketch(size_t r, int kind) const {
     if (kind < kTokRows || views[r].empty()) return sketch_of(cp, kind);
-    return views[r][kind - kTokRows];
-  };
+    return views[r][size_t(kind - kTokRows)];
+  }
+};
+
+// The Gram screen: every counterpart's similarity to the candidate, per kind. Reads each
+// counterpart's profiles once, one at a time, so memory does not grow with the library.
+std::vector<std::vector<Screened>> screen(const CandidateView& cv, const std::vector<RefIndex>& index, const ReferenceSet& set,
+                                          std::vector<bool>* comparable, std::string* error) {
+  const TensorPrint& cp = cv.cp;
+  const size_t R = index.size();
+  std::vector<std::vector<Screened>> out(R);
+  std::array<std::vector<float>, 4> base;
+  for (int kind = 0; kind < 4; ++kind) base[size_t(kind)] = gram_profile(sketch_of(cp, kind).gram);
   for (size_t r = 0; r < R; ++r) {
-    const std::vector<const TensorPrint*>* list = counterparts(index[r], cp);
-    if (!list || (tokens_basis && index[r].coord.empty())) continue;
-    static constexpr int kResidualKinds[2] = {kByRow, kByCol}, kTokenKinds[2] = {kTokRows, kTokCols};
-    for (const TensorPrint* rt : *list)
-      for (int kind : tokens_basis ? kTokenKinds : kResidualKinds) {
+    const std::vector<size_t>* list = counterparts(index[r], cp);
+    if (!list) continue;
+    std::array<std::vector<float>, 2> tok;  // token kinds in this reference's anchor order
+    if (!cv.views[r].empty())
+      for (int k = 0; k < 2; ++k) tok[size_t(k)] = gram_profile(cv.views[r][size_t(k)].gram);
+    for (size_t t : *list) {
+      const TensorPrint& rt = index[r].fp->tensors[t];
+      Screened sc{t};
+      bool any = false;
+      for (int kind = 0; kind < 4; ++kind) {
+        bool tokens_basis = kind >= kTokRows;
         if ((kind == kByCol || kind == kTokCols) && token_role(cp.role)) continue;
-        const UnitSketch &cs = cand_sketch(r, kind), &rs = sketch_of(*rt, kind);
+        if (tokens_basis && index[r].coord.empty()) continue;
+        const UnitSketch &cs = cv.sketch(r, kind), &rs = sketch_of(rt, kind);
         // Token-basis profiles have one coordinate per anchor whatever the residual width, so a
         // copy whose width was pruned still compares there.
         if (cs.empty() || rs.empty() || (!tokens_basis && cs.length != rs.length)) continue;
-        (*comparable)[r] = true;
-        ++best[r].choices;
-        std::vector<float> prof = gram_profile(cs.gram);
-        double g = profile_similarity(prof, index[r].profiles.at(&rs));
-        if (std::isnan(best[r].gram) || g > best[r].gram) best[r].gram = g, best[r].rt = rt, best[r].kind = kind;
+        any = true;
+        sc.g[size_t(kind)] = 0;  // filled below from the stored profile
+      }
+      if (!any) continue;
+      (*comparable)[r] = true;
+      auto prof = set.profiles(r, t);
+      if (!prof) {
+        if (error->empty()) *error = prof.error();
+        continue;
+      }
+      for (int kind = 0; kind < 4; ++kind) {
+        if (std::isnan(sc.g[size_t(kind)])) continue;
+        const std::vector<float>& c = kind >= kTokRows && !cv.views[r].empty() ? tok[size_t(kind - kTokRows)] : base[size_t(kind)];
+        sc.g[size_t(kind)] = profile_similarity(c, prof->kind[size_t(kind)]);
+      }
+      out[r].push_back(sc);
+    }
+  }
+  return out;
+}
+
+// One basis's tests of a candidate tensor against every reference: the best counterpart per
+// reference by Gram similarity, then unit tests where the screen lets them through.
+std::vector<BasisTest> basis_tests(const CandidateView& cv, bool tokens_basis, const std::vector<RefIndex>& index, const ReferenceSet& set,
+                                   const std::vector<std::vector<Screened>>& screened,
+                                   const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg,
+                                   std::string* error) {
+  const TensorPrint& cp = cv.cp;
+  const size_t R = index.size();
+  std::vector<BasisTest> out(R);
+  std::vector<size_t> best_t(R);
+  for (size_t r = 0; r < R; ++r) {
+    BasisTest& bt = out[r];
+    for (const Screened& sc : screened[r])
+      for (int kind : tokens_basis ? std::array<int, 2>{kTokRows, kTokCols} : std::array<int, 2>{kByRow, kByCol}) {
+        double g = sc.g[size_t(kind)];
+        if (std::isnan(g)) continue;
+        ++bt.choices;
+        if (!bt.rt || g > bt.gram) bt.gram = g, bt.rt = &index[r].fp->tensors[sc.t], bt.kind = kind, best_t[r] = sc.t;
       }
   }
   std::vector<size_t> order;
   for (size_t r = 0; r < R; ++r)
-    if (best[r].rt) order.push_back(r);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return best[a].gram > best[b].gram; });
+    if (out[r].rt) order.push_back(r);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return out[a].gram > out[b].gram; });
   for (size_t k = 0; k < order.size(); ++k) {
     size_t r = order[k];
-    const Choice& c = best[r];
     BasisTest& bt = out[r];
-    bt.gram = c.gram, bt.choices = c.choices, bt.kind = c.kind, bt.rt = c.rt;
-    if (k >= cfg.always_test && c.gram < cfg.screen && !index[r].independent) continue;
-    uint64_t seed = cfg.seed ^ text_hash64(cp.name) ^ (text_hash64(c.rt->name) * 31) ^ text_hash64(index[r].label) ^ (tokens_basis ? 0x7f4a7c15u : 0);
-    const UnitSketch &cs = cand_sketch(r, c.kind), &rs = sketch_of(*c.rt, c.kind);
+    if (k >= cfg.always_test && bt.gram < cfg.screen && !index[r].independent) continue;
+    auto full = set.tensor(r, best_t[r]);
+    if (!full) {
+      if (error->empty()) *error = full.error();
+      continue;
+    }
+    uint64_t seed = cfg.seed ^ text_hash64(cp.name) ^ (text_hash64(bt.rt->name) * 31) ^ text_hash64(index[r].label) ^ (tokens_basis ? 0x7f4a7c15u : 0);
+    const UnitSketch &cs = cv.sketch(r, bt.kind), &rs = sketch_of(**full, bt.kind);
     bool tokens = token_role(cp.role);
-    bt.tested = test_units(cs, rs, tokens, tokens_basis ? Pairing::Index : Pairing::Auto, c.gram >= cfg.screen, index[r], cand_ids, cfg,
-                           seed, &bt.pairing, &bt.compared, &bt.u);
-    bt.u.p = std::min(1.0, bt.u.p * std::max<uint32_t>(1, c.choices));
-    if (tokens_basis && !tokens && c.gram >= cfg.screen) {
+    bt.tested = test_units(cs, rs, tokens, tokens_basis ? Pairing::Index : Pairing::Auto, bt.gram >= cfg.screen, set, index[r], cand_ids,
+                           cfg, seed, &bt.pairing, &bt.compared, &bt.u);
+    bt.u.p = std::min(1.0, bt.u.p * std::max<uint32_t>(1, bt.choices));
+    if (tokens_basis && !tokens && bt.gram >= cfg.screen) {
       std::string ignored;
       uint32_t n = 0;
-      bt.cal_tested = test_units(cs, rs, false, Pairing::Matched, true, index[r], cand_ids, cfg, seed + 2, &ignored, &n, &bt.cal);
-      bt.cal.p = std::min(1.0, bt.cal.p * std::max<uint32_t>(1, c.choices));
+      bt.cal_tested = test_units(cs, rs, false, Pairing::Matched, true, set, index[r], cand_ids, cfg, seed + 2, &ignored, &n, &bt.cal);
+      bt.cal.p = std::min(1.0, bt.cal.p * std::max<uint32_t>(1, bt.choices));
     }
   }
   return out;
@@ -592,10 +615,10 @@ void record(const BasisTest& b, const char* basis, TensorTest* tt) {
   if (tt->verbatim.empty()) tt->ref_tensor = b.rt->name, tt->ref_layer = b.rt->role.layer;
 }
 
-TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>& index, const HashIndex& hashes,
+TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>& index, const ReferenceSet& set, const HashIndex& hashes,
                              const std::unordered_map<std::string, uint32_t>& cand_ids, const DecisionConfig& cfg) {
   const size_t R = index.size();
-  TensorOutcome o{cp.role.component, std::vector<TensorTest>(R), std::vector<std::vector<WeakEvidence>>(R), std::vector<bool>(R, false)};
+  TensorOutcome o{cp.role.component, std::vector<TensorTest>(R), std::vector<std::vector<WeakEvidence>>(R), std::vector<bool>(R, false), {}};
   std::vector<HashIndex::Hit> hits = hashes.find(cp);
   // A tensor no rule or shape placed still counts when it is a verbatim copy of a reference tensor.
   if (o.component == "other" && !hits.empty()) o.component = hits[0].t->role.component;
@@ -605,11 +628,13 @@ TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>&
     tt.tensor = cp.name, tt.role = cp.role.role, tt.layer = cp.role.layer;
     for (const HashIndex::Hit& h : hits)
       if (h.ref == r) tt.verbatim = h.kind, tt.ref_tensor = h.t->name, tt.ref_layer = h.t->role.layer;
-    const std::vector<const TensorPrint*>* list = counterparts(index[r], cp);
+    const std::vector<size_t>* list = counterparts(index[r], cp);
     if (two_d || !list || cp.vec.empty()) continue;
-    for (const TensorPrint* rt : *list)
-      if (rt->vec.size() == cp.vec.size() && (rt->role.layer == cp.role.layer || cp.role.layer < 0))
-        o.weak[r].push_back({cp.name, rt->name, pearson(cp.vec, rt->vec)});
+    for (size_t t : *list) {
+      const TensorPrint& rt = index[r].fp->tensors[t];
+      if (rt.vec.size() == cp.vec.size() && (rt.role.layer == cp.role.layer || cp.role.layer < 0))
+        o.weak[r].push_back({cp.name, rt.name, pearson(cp.vec, rt.vec)});
+    }
   }
   if (!two_d) {
     for (TensorTest& tt : o.tests) tt.tensor.clear();
@@ -620,8 +645,10 @@ TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>&
   bool has_tok = !cp.tok_rows.empty() || !cp.tok_cols.empty();
   for (size_t r = 0; r < R && has_tok; ++r)
     if (!index[r].coord.empty() && !index[r].coord_identity) views[r] = {reorder(cp.tok_rows, index[r].coord), reorder(cp.tok_cols, index[r].coord)};
-  std::vector<BasisTest> residual = basis_tests(cp, false, index, views, cand_ids, cfg, &o.comparable);
-  std::vector<BasisTest> tokens = has_tok ? basis_tests(cp, true, index, views, cand_ids, cfg, &o.comparable) : std::vector<BasisTest>(R);
+  CandidateView cv{cp, views};
+  std::vector<std::vector<Screened>> screened = screen(cv, index, set, &o.comparable, &o.error);
+  std::vector<BasisTest> residual = basis_tests(cv, false, index, set, screened, cand_ids, cfg, &o.error);
+  std::vector<BasisTest> tokens = has_tok ? basis_tests(cv, true, index, set, screened, cand_ids, cfg, &o.error) : std::vector<BasisTest>(R);
   for (size_t r = 0; r < R; ++r) {
     TensorTest& tt = o.tests[r];
     const BasisTest &a = residual[r], &b = tokens[r];
@@ -931,9 +958,14 @@ void discount_shared_token_basis(std::vector<ComponentResult>& comps) {
 ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& refs, const ComponentRules& rules,
                       const DecisionConfig& cfg, const ProgressFn& progress,
                       const std::function<bool()>& cancelled) {
+  return scan_model(m, *resident_references(refs), rules, cfg, progress, cancelled);
+}
+
+ScanResult scan_model(const Model& m, const ReferenceSet& set, const ComponentRules& rules, const DecisionConfig& cfg,
+                      const ProgressFn& progress, const std::function<bool()>& cancelled) {
   using clock = std::chrono::steady_clock;
   HashIndex hashes;
-  std::vector<RefIndex> index = index_library(refs, &hashes);
+  std::vector<RefIndex> index = index_library(set, &hashes);
   const size_t R = index.size();
   std::unordered_map<std::string, uint32_t> cand_ids;
   for (size_t i = 0; i < m.vocab.size(); ++i)
@@ -955,14 +987,14 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   // needs to keep, however large the vocabulary.
   std::vector<uint32_t> token_rows;
   for (const RefIndex& ri : index) {
-    bool texts = !cand_ids.empty() && !ri.fp->vocab.empty();
+    bool texts = !cand_ids.empty() && set.vocab_size(ri.r) > 0;
     for (const TensorPrint& t : ri.fp->tensors) {
       if (t.role.shape_class != "token") continue;
       for (uint32_t id : t.by_row.ids) {
         if (!texts) {
           token_rows.push_back(id);
-        } else if (id < ri.fp->vocab.size()) {
-          auto it = cand_ids.find(ri.fp->vocab[id]);
+        } else if (const std::string* text = set.sampled_token(ri.r, id)) {
+          auto it = cand_ids.find(*text);
           if (it != cand_ids.end()) token_rows.push_back(it->second);
         }
       }
@@ -981,9 +1013,10 @@ ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& ref
   std::atomic<int64_t> compare_ns{0};
   auto each = [&](TensorPrint&& cp) {
     auto tc = clock::now();
-    TensorOutcome o = compare_tensor(cp, index, hashes, cand_ids, cfg);
+    TensorOutcome o = compare_tensor(cp, index, set, hashes, cand_ids, cfg);
     compare_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tc).count();
     std::lock_guard lock(mu);
+    if (!o.error.empty() && out.library_error.empty()) out.library_error = o.error;
     out.total_params += cp.rows * cp.cols;
     if (!per.count(o.component)) {
       out.unassigned.push_back({cp.name, cp.rows * cp.cols});

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "fingerprint.hpp"
+#include "references.hpp"
 
 namespace evald::prov {
 
@@ -136,9 +137,13 @@ struct ScanResult {
   uint64_t bytes = 0;
   double seconds_fingerprint = 0, seconds_compare = 0;
   bool cancelled = false;  // stopped early: the result must not be used
+  std::string library_error;  // a reference could not be read: the result must not be used
 };
 
 // Compares a model against the references. Thread-safe for distinct outputs; uses cfg.threads.
+ScanResult scan_model(const Model& m, const ReferenceSet& refs, const ComponentRules& rules, const DecisionConfig& cfg,
+                      const ProgressFn& progress = {}, const std::function<bool()>& cancelled = {});
+// The same over fingerprints in memory.
 ScanResult scan_model(const Model& m, const std::vector<const Fingerprint*>& refs, const ComponentRules& rules,
                       const DecisionConfig& cfg, const ProgressFn& progress = {},
                       const std::function<bool()>& cancelled = {});

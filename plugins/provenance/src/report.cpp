@@ -73,9 +73,10 @@ Value gate(const std::string& result, const std::string& reason) {
   return g;
 }
 
-Value library_value(const std::vector<Fingerprint>& lib) {
+Value library_value(const ReferenceSet& lib) {
   Value a = Value(Array{});
-  for (const Fingerprint& f : lib) {
+  for (size_t r = 0; r < lib.size(); ++r) {
+    const Fingerprint& f = lib.head(r);
     Value v;
     v.set("name", f.name);
     v.set("revision", f.revision);
@@ -110,9 +111,10 @@ Value layout_value(const ScanResult& s, const ScanOptions& opt) {
 // Why nothing may pass although nothing was found derived: the library has no reference, no
 // gated component was judged, or too much of the model was placed in no component. Empty when
 // the evidence covers the model.
-std::string unjudged(const ScanResult& s, const std::vector<const Fingerprint*>& refs, const ScanOptions& opt) {
-  if (std::none_of(refs.begin(), refs.end(), [](const Fingerprint* f) { return f->kind == "reference"; }))
-    return "the reference library holds no reference model: nothing was compared";
+std::string unjudged(const ScanResult& s, const ReferenceSet& refs, const ScanOptions& opt) {
+  bool any = false;
+  for (size_t r = 0; r < refs.size(); ++r) any |= refs.head(r).kind == "reference";
+  if (!any) return "the reference library holds no reference model: nothing was compared";
   bool judged = false;
   for (const ComponentResult& c : s.components)
     if (std::find(opt.gate_components.begin(), opt.gate_components.end(), c.component) != opt.gate_components.end() && c.verdict != "absent")
@@ -129,8 +131,48 @@ std::string unjudged(const ScanResult& s, const std::vector<const Fingerprint*>&
   return buf + names;
 }
 
+// The candidate's tokenizer against each reference's vocabulary: informational, never gated
+// (reusing an open tokenizer is reusing architecture, not weights). One reference's vocabulary
+// at a time, so a library's vocabularies are never all in memory.
+Value tokenizer_value(const Model& m, const ReferenceSet& refs, std::string* error) {
+  Value tok;
+  tok.set("source", m.tokenizer_source.empty() ? Value() : Value(m.tokenizer_source));
+  tok.set("tokens", uint64_t(m.vocab.size()));
+  Value overlaps = Value(Array{});
+  std::vector<std::string> a(m.vocab);
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  for (size_t ri = 0; ri < refs.size() && !m.vocab.empty(); ++ri) {
+    if (refs.vocab_size(ri) == 0) continue;
+    auto vocab = refs.vocabulary(ri);
+    if (!vocab) {
+      *error = vocab.error();
+      break;
+    }
+    std::vector<std::string> b(std::move(*vocab));
+    std::sort(b.begin(), b.end());
+    b.erase(std::unique(b.begin(), b.end()), b.end());
+    std::vector<std::string> common;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(common));
+    Value o;
+    o.set("reference", refs.head(ri).name);
+    o.set("jaccard", double(common.size()) / double(a.size() + b.size() - common.size()));
+    overlaps.push_back(o);
+  }
+  tok.set("overlap", overlaps);
+  std::string closest;
+  double best = -1;
+  for (const Value& o : overlaps.as_array())
+    if (o.get_double("jaccard") > best) best = o.get_double("jaccard"), closest = o.get_string("reference");
+  tok.set("verdict", m.vocab.empty() ? "no tokenizer files"
+                     : best >= 0.95  ? "vocabulary shared with " + closest
+                     : best >= 0     ? "own vocabulary (closest " + closest + ", Jaccard " + std::to_string(best).substr(0, 5) + ")"
+                                     : "no reference vocabulary to compare with");
+  return tok;
+}
+
 // Scans one model; also returns the components for trajectory logic.
-Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& refs, const ScanOptions& opt,
+Value scan_one(const std::string& path, const ReferenceSet& refs, const ScanOptions& opt,
                const ProgressFn& progress, std::vector<ComponentResult>* comps_out, Model* model_out = nullptr) {
   Value r;
   r.set("model", path);
@@ -169,36 +211,15 @@ Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& r
     claims.push_back(cv);
   }
   r.set("declared_lineage", claims);
-  Value tok;
-  tok.set("source", m.tokenizer_source.empty() ? Value() : Value(m.tokenizer_source));
-  tok.set("tokens", uint64_t(m.vocab.size()));
-  // Vocabulary overlap with each reference: informational (tokenizers are not weights).
-  Value overlaps = Value(Array{});
-  if (!m.vocab.empty())
-    for (const Fingerprint* f : refs) {
-      if (f->vocab.empty()) continue;
-      std::vector<std::string> a(m.vocab), b(f->vocab);
-      std::sort(a.begin(), a.end());
-      a.erase(std::unique(a.begin(), a.end()), a.end());
-      std::sort(b.begin(), b.end());
-      b.erase(std::unique(b.begin(), b.end()), b.end());
-      std::vector<std::string> common;
-      std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(common));
-      Value o;
-      o.set("reference", f->name);
-      o.set("jaccard", double(common.size()) / double(a.size() + b.size() - common.size()));
-      overlaps.push_back(o);
-    }
-  tok.set("overlap", overlaps);
-  // Informational, never gated: reusing an open tokenizer is reusing architecture, not weights.
-  std::string closest;
-  double best = -1;
-  for (const Value& o : overlaps.as_array())
-    if (o.get_double("jaccard") > best) best = o.get_double("jaccard"), closest = o.get_string("reference");
-  tok.set("verdict", m.vocab.empty() ? "no tokenizer files"
-                     : best >= 0.95  ? "vocabulary shared with " + closest
-                     : best >= 0     ? "own vocabulary (closest " + closest + ", Jaccard " + std::to_string(best).substr(0, 5) + ")"
-                                     : "no reference vocabulary to compare with");
+  std::string library_error;
+  Value tok = tokenizer_value(m, refs, &library_error);
+  if (!library_error.empty()) s.library_error = library_error;
+  if (!s.library_error.empty()) {
+    r.set("library_error", s.library_error);
+    r.set("components", Value(Array{}));
+    r.set("gate", gate("inconclusive", "the reference library could not be read, nothing was decided: " + s.library_error));
+    return r;
+  }
   r.set("tokenizer", tok);
   Value comps = Value(Array{});
   std::string derived, inconclusive;
@@ -225,20 +246,30 @@ Value scan_one(const std::string& path, const std::vector<const Fingerprint*>& r
   return r;
 }
 
+}  // namespace
+
+Value scan_report(const std::string& model_path, const ReferenceSet& library, const ScanOptions& opt, const ProgressFn& progress) {
+  Value r = scan_one(model_path, library, opt, progress, nullptr);
+  r.set("kind", "scan");
+  r.set("library", library_value(library));
+  return r;
+}
+
+namespace {
 std::vector<const Fingerprint*> pointers(const std::vector<Fingerprint>& lib) {
   std::vector<const Fingerprint*> p;
   for (const auto& f : lib) p.push_back(&f);
   return p;
 }
-
 }  // namespace
 
-Value scan_report(const std::string& model_path, const std::vector<Fingerprint>& library, const ScanOptions& opt,
-                  const ProgressFn& progress) {
-  Value r = scan_one(model_path, pointers(library), opt, progress, nullptr);
-  r.set("kind", "scan");
-  r.set("library", library_value(library));
-  return r;
+Value scan_report(const std::string& model_path, const std::vector<Fingerprint>& library, const ScanOptions& opt, const ProgressFn& progress) {
+  return scan_report(model_path, *resident_references(pointers(library)), opt, progress);
+}
+
+Value trajectory_report(const std::vector<std::string>& checkpoints, const std::vector<Fingerprint>& library, const ScanOptions& opt,
+                        const ProgressFn& progress) {
+  return trajectory_report(checkpoints, *resident_references(pointers(library)), opt, progress);
 }
 
 std::vector<std::string> checkpoint_dirs(const std::string& run_dir) {
@@ -261,8 +292,8 @@ std::vector<std::string> checkpoint_dirs(const std::string& run_dir) {
   return out;
 }
 
-Value trajectory_report(const std::vector<std::string>& ckpts, const std::vector<Fingerprint>& library,
-                        const ScanOptions& opt, const ProgressFn& progress) {
+Value trajectory_report(const std::vector<std::string>& ckpts, const ReferenceSet& library, const ScanOptions& opt,
+                        const ProgressFn& progress) {
   Value r;
   r.set("kind", "trajectory");
   r.set("library", library_value(library));
@@ -275,7 +306,7 @@ Value trajectory_report(const std::vector<std::string>& ckpts, const std::vector
     r.set("gate", gate("inconclusive", "a trajectory needs at least two checkpoints (the initialisation and the final model)"));
     return r;
   }
-  auto lib = pointers(library);
+  const ReferenceSet& lib = library;
   ScanOptions brief = opt;
   brief.detail = false;
   bool consistent = true, inconclusive = false;
@@ -284,6 +315,7 @@ Value trajectory_report(const std::vector<std::string>& ckpts, const std::vector
   std::vector<ComponentResult> c0;
   Value init = scan_one(ckpts[0], lib, brief, progress, &c0);
   if (init.find("error")) inconclusive = true, why = "initial checkpoint unreadable";
+  if (init.find("library_error")) inconclusive = true, why = "the reference library could not be read";
   for (const ComponentResult& c : c0) {
     if (c.verdict == "derived") consistent = false, why = "the initial checkpoint " + ckpts[0] + " is not a fresh initialisation: its " + c.component + " derives from " + c.source;
     if (c.verdict == "inconclusive") inconclusive = true;
@@ -309,7 +341,7 @@ Value trajectory_report(const std::vector<std::string>& ckpts, const std::vector
     }
     Fingerprint fp = fingerprint_model(prev, rules, fs::path(ckpts[i - 1]).filename().string(), "", opt.decision.threads, false);
     std::vector<ComponentResult> cs;
-    Value s = scan_one(ckpts[i], {&fp}, brief, progress, &cs);
+    Value s = scan_one(ckpts[i], *resident_references({&fp}), brief, progress, &cs);
     bool descends = !s.find("error");
     std::string missing;
     for (const ComponentResult& c : cs) {

@@ -30,12 +30,18 @@ struct ScanOptions {
 // key.
 Result<ScanOptions> scan_options_from(const Value& config);
 
-Value scan_report(const std::string& model_path, const std::vector<Fingerprint>& library, const ScanOptions& opt,
+Value scan_report(const std::string& model_path, const ReferenceSet& library, const ScanOptions& opt,
                   const ProgressFn& progress = {});
 
 // checkpoints: in training order, the first being the claimed initialisation.
-Value trajectory_report(const std::vector<std::string>& checkpoints, const std::vector<Fingerprint>& library,
-                        const ScanOptions& opt, const ProgressFn& progress = {});
+Value trajectory_report(const std::vector<std::string>& checkpoints, const ReferenceSet& library, const ScanOptions& opt,
+                        const ProgressFn& progress = {});
+
+// The same over fingerprints in memory.
+Value scan_report(const std::string& model_path, const std::vector<Fingerprint>& library, const ScanOptions& opt,
+                  const ProgressFn& progress = {});
+Value trajectory_report(const std::vector<std::string>& checkpoints, const std::vector<Fingerprint>& library, const ScanOptions& opt,
+                        const ProgressFn& progress = {});
 
 // Checkpoint folders of a run directory in training order: subfolders sorted by the number in
 // their name, those without a number (e.g. "final") last, in name order.
