@@ -33,53 +33,7 @@ stamp="evald-bench-provenance-add model format 1"
 if [ "$(cat "$model/bench-stamp.txt" 2>/dev/null)" != "$stamp" ]; then
   note "writing the model in $model ..."
   rm -rf "$model" && mkdir -p "$model"
-  /usr/bin/python3 - "$model" <<'EOF'
-import json, sys
-import numpy as np
-out = sys.argv[1]
-H, I, L, V, KV, SHARDS = 2048, 5632, 22, 32000, 256, 4
-specs = [("model.embed_tokens.weight", (V, H))]
-for i in range(L):
-    p = f"model.layers.{i}."
-    specs += [(p + "input_layernorm.weight", (H,)), (p + "self_attn.q_proj.weight", (H, H)),
-              (p + "self_attn.k_proj.weight", (KV, H)), (p + "self_attn.v_proj.weight", (KV, H)),
-              (p + "self_attn.o_proj.weight", (H, H)), (p + "post_attention_layernorm.weight", (H,)),
-              (p + "mlp.gate_proj.weight", (I, H)), (p + "mlp.up_proj.weight", (I, H)),
-              (p + "mlp.down_proj.weight", (H, I))]
-specs += [("model.norm.weight", (H,)), ("lm_head.weight", (V, H))]
-nbytes = lambda shape: int(np.prod(shape)) * 2
-total = sum(nbytes(s) for _, s in specs)
-# Tensors in order, a new shard once the current one holds its share.
-shards, cur, size = [], [], 0
-for seed, (name, shape) in enumerate(specs):
-    if cur and size >= total / SHARDS and len(shards) < SHARDS - 1:
-        shards.append(cur); cur, size = [], 0
-    cur.append((seed, name, shape)); size += nbytes(shape)
-shards.append(cur)
-weight_map = {}
-for k, tensors in enumerate(shards):
-    file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
-    header, off = {"__metadata__": {"format": "pt"}}, 0
-    for _, name, shape in tensors:
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [off, off + nbytes(shape)]}
-        off += nbytes(shape); weight_map[name] = file
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(f"{out}/{file}", "wb") as f:
-        f.write(len(h).to_bytes(8, "little")); f.write(h)
-        for seed, name, shape in tensors:
-            rng, n = np.random.default_rng(seed), int(np.prod(shape))
-            for s in range(0, n, 1 << 24):
-                x = rng.standard_normal(min(1 << 24, n - s), dtype=np.float32) * np.float32(0.02)
-                if len(shape) == 1: x += np.float32(1)
-                (x.view(np.uint32) >> 16).astype("<u2").tofile(f)
-with open(f"{out}/model.safetensors.index.json", "w") as f:
-    json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=1)
-with open(f"{out}/config.json", "w") as f:
-    json.dump({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": H, "intermediate_size": I,
-               "num_hidden_layers": L, "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": V,
-               "torch_dtype": "bfloat16"}, f, indent=1)
-EOF
+  /usr/bin/python3 tools/bench/write_llama_bf16.py "$model"
   echo "$stamp" > "$model/bench-stamp.txt"
 fi
 files=("$model"/model-*.safetensors)

@@ -31,7 +31,9 @@ Commands:
   list --library DIR            The library's fingerprints.
   remove --library DIR KEY      Remove NAME@REV (or NAME) from the library.
   export --library DIR KEY FILE Write one fingerprint record (msgpack) to FILE, to share it.
-  import --library DIR FILE     Add a record written by export (checked before it is stored).
+  import --library DIR [--name NAME [--revision REV]] FILE
+        Add a record written by export (checked before it is stored), under NAME@REV when
+        given instead of the name it was exported with.
   scan --library DIR MODEL      Decide, per component, whether MODEL derives from a reference.
   trajectory --library DIR (RUN_DIR | CKPT CKPT...)
         Check a checkpoint series: step 0 independent of every reference, each checkpoint
@@ -284,7 +286,8 @@ int main(int argc, char** argv) {
     std::ifstream in(a.positional[0], std::ios::binary);
     if (!in) return usage_error("cannot open " + a.positional[0]);
     evald::Bytes rec((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto s = (*lib)->put_record(rec); !s) {
+    if (!a.revision.empty() && a.name.empty()) return usage_error("import: --revision needs --name");
+    if (auto s = (*lib)->put_record(rec, a.name, a.revision); !s) {
       std::cerr << "evald-provenance: " << a.positional[0] << ": " << s.message() << "\n";
       return 2;
     }

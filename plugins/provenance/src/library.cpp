@@ -252,11 +252,12 @@ Result<Bytes> FingerprintLibrary::get_record(const std::string& key) const {
   return msgpack::encode(to_value(*f));
 }
 
-Status FingerprintLibrary::put_record(const Bytes& record) {
+Status FingerprintLibrary::put_record(const Bytes& record, const std::string& name, const std::string& revision) {
   auto v = msgpack::decode(record, fingerprint_limits());
   if (!v) return Status::error("not a fingerprint record: " + v.error());
   auto f = fingerprint_from_value(*v);
   if (!f) return Status::error("not a fingerprint record: " + f.error());
+  if (!name.empty()) f->name = name, f->revision = revision;
   return put(*f);
 }
 

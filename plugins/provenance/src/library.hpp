@@ -39,8 +39,9 @@ class FingerprintLibrary {
   Status put(const Fingerprint& f);
   // The stored record of name@revision (msgpack), for export; an error when absent.
   Result<Bytes> get_record(const std::string& key) const;
-  // Stores a record produced by get_record (for import), after checking that it decodes.
-  Status put_record(const Bytes& record);
+  // Stores a record produced by get_record (for import), after checking that it decodes; under
+  // name@revision instead of the record's own when `name` is not empty.
+  Status put_record(const Bytes& record, const std::string& name = "", const std::string& revision = "");
   // Removes name@revision; an error when absent.
   Status remove(const std::string& key);
   // Every fingerprint, whole, in key order. A record that does not decode is an error naming its
