@@ -157,6 +157,13 @@ TEST(ProvenanceTool, AddListScanInspectAndExitCodes) {
   auto im = run(kTool + " import --library " + quote(tmp / "lib2") + " " + quote(tmp / "q.msgpack"));
   ASSERT_EQ(im.code, 0) << im.out;
   EXPECT_NE(run(kTool + " list --library " + quote(tmp / "lib2")).out.find("open_Q@v1"), std::string::npos);
+  // Under another name: the same fingerprint, a second entry.
+  auto renamed = run(kTool + " import --library " + quote(tmp / "lib2") + " --name shared-Q --revision office-b " + quote(tmp / "q.msgpack"));
+  ASSERT_EQ(renamed.code, 0) << renamed.out;
+  auto listed = run(kTool + " list --library " + quote(tmp / "lib2")).out;
+  EXPECT_NE(listed.find("shared-Q@office-b"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("open_Q@v1"), std::string::npos) << listed;
+  EXPECT_EQ(run(kTool + " import --library " + quote(tmp / "lib2") + " --revision r " + quote(tmp / "q.msgpack")).code, 2);
   write_file(tmp / "junk.msgpack", "\x81\xa1x\x01");
   auto junk = run(kTool + " import --library " + quote(tmp / "lib2") + " " + quote(tmp / "junk.msgpack"));
   EXPECT_EQ(junk.code, 2);
