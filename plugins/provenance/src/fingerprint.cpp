@@ -607,7 +607,7 @@ Value to_value(const TensorPrint& t, Sketches which) {
   tv.set("by_col", sketch_value(t.by_col, which));
   tv.set("tok_rows", sketch_value(t.tok_rows, which));
   tv.set("tok_cols", sketch_value(t.tok_cols, which));
-  tv.set("vec", floats_to_bytes(t.vec));
+  tv.set("vec", which == Sketches::kWhole ? floats_to_bytes(t.vec) : Bytes());
   return tv;
 }
 

@@ -123,9 +123,10 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
                               const ProgressFn& progress = {});
 
 // Serialisation (msgpack through evald::Value). from_value validates structure and sizes and
-// returns an error naming the field that is wrong. kIdsOnly writes and reads the sketches without
-// their data and Grams (ids and sizes kept): the resident part of a library reference
-// (library.hpp), whose sketches are read per tensor when a test needs them.
+// returns an error naming the field that is wrong. kIdsOnly writes the sketches without their
+// data and Grams (ids and sizes kept) and 1-D tensors without their values, and reads such a
+// record: the resident part of a library reference (references.hpp), whose sketches and values
+// are read per tensor when a test needs them.
 enum class Sketches { kWhole, kIdsOnly };
 Value to_value(const Fingerprint& f, Sketches which = Sketches::kWhole);
 Result<Fingerprint> fingerprint_from_value(const Value& v, Sketches which = Sketches::kWhole);

@@ -632,8 +632,14 @@ TensorOutcome compare_tensor(const TensorPrint& cp, const std::vector<RefIndex>&
     if (two_d || !list || cp.vec.empty()) continue;
     for (size_t t : *list) {
       const TensorPrint& rt = index[r].fp->tensors[t];
-      if (rt.vec.size() == cp.vec.size() && (rt.role.layer == cp.role.layer || cp.role.layer < 0))
-        o.weak[r].push_back({cp.name, rt.name, pearson(cp.vec, rt.vec)});
+      if (!rt.by_row.empty() || !rt.by_col.empty() || rt.cols != cp.vec.size() || (rt.role.layer != cp.role.layer && cp.role.layer >= 0))
+        continue;
+      auto full = set.tensor(r, t);
+      if (!full) {
+        if (o.error.empty()) o.error = full.error();
+        continue;
+      }
+      if ((*full)->vec.size() == cp.vec.size()) o.weak[r].push_back({cp.name, rt.name, pearson(cp.vec, (*full)->vec)});
     }
   }
   if (!two_d) {

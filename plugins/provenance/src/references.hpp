@@ -37,8 +37,8 @@ class ReferenceSet {
   virtual ~ReferenceSet() = default;
 
   size_t size() const { return heads_.size(); }
-  // Reference r: every tensor's metadata, hashes, 1-D values and sketch ids and sizes. Sketch
-  // data and Grams may be absent (tensor() has them). Constant after construction.
+  // Reference r: every tensor's metadata, hashes and sketch ids and sizes. Sketch data, Grams
+  // and 1-D values may be absent (tensor() has them). Constant after construction.
   const Fingerprint& head(size_t r) const { return *heads_[r]; }
   // Size of reference r's vocabulary (0: no tokenizer).
   uint64_t vocab_size(size_t r) const { return vocab_sizes_[r]; }
