@@ -21,6 +21,7 @@ constexpr int K = kSketchWidth;
 constexpr int G = kGramWidth;
 constexpr int kGramSize = G * (G + 1) / 2;
 static_assert(K % G == 0 && K <= 256, "buckets fit a byte; the fold is exact");
+static_assert(kTokenGramUnits % kReferenceUnits == 0, "a reference's kept units are among its Gram's");
 constexpr uint64_t kSeed = 0x5eed'0f'e7a1d'001ull;  // part of the fingerprint format: never change
 constexpr uint64_t kP1 = 0x9e3779b97f4a7c15ull, kP2 = 0xc2b2ae3d27d4eb4full, kP3 = 0x165667b19e3779f9ull;
 
@@ -173,6 +174,137 @@ void start_sketch(UnitSketch* s, uint64_t units, uint64_t length, uint32_t keep_
   s->gram.assign(kGramSize, 0.0f);
 }
 
+// The units of a sketch whose token-basis profiles are computed, ascending. A candidate
+// (keep_units 0) profiles every unit: all are matched. A reference keeps keep_units profiles,
+// and its Gram only screens counterparts, so the Gram is taken over an evenly spaced sample of
+// kTokenGramUnits units (holding the kept ones, as kReferenceUnits divides it) and
+// scaled to the whole: profiling every unit of every tensor was most of `add`'s time.
+struct ProfileUnits {
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> in_gram, kept;  // per entry of ids
+  float gram_scale = 1;
+};
+
+ProfileUnits profile_units(const UnitSketch& s, uint32_t keep_units) {
+  ProfileUnits u;
+  std::vector<uint32_t> gram = sample_ids(s.units, keep_units == 0 ? 0 : kTokenGramUnits);
+  size_t g = 0, k = 0;
+  while (g < gram.size() || k < s.ids.size()) {
+    uint32_t id = std::min(g < gram.size() ? gram[g] : UINT32_MAX, k < s.ids.size() ? s.ids[k] : UINT32_MAX);
+    bool in_gram = g < gram.size() && gram[g] == id, kept = k < s.ids.size() && s.ids[k] == id;
+    u.ids.push_back(id);
+    u.in_gram.push_back(in_gram);
+    u.kept.push_back(kept);
+    g += in_gram, k += kept;
+  }
+  if (!gram.empty()) u.gram_scale = float(s.units) / float(gram.size());
+  return u;
+}
+
+void scale_gram(UnitSketch* s, float by) {
+  if (by != 1)
+    for (float& x : s->gram) x *= by;
+}
+
+// A tensor's token-basis profiles (anchors.hpp), fed its rows in order: tok_rows for the rows
+// that read the residual stream, tok_cols for the columns that write it.
+class TokenProfiles {
+ public:
+  TokenProfiles(const TensorRole& role, const std::string& name, bool two_d, uint32_t keep_units, const AnchorBasis* basis,
+                const std::vector<uint32_t>* token_rows, TensorPrint* p)
+      : basis_(basis), p_(p) {
+    const uint64_t R = p->rows, C = p->cols;
+    // Only where the tensor has the basis's width on the matching side.
+    if (two_d && basis && !basis->empty() && (role.component == "llm" || role.component == "embeddings"))
+      token_orientations(role, &rows_, &cols_);
+    rows_ &= C == basis_width(basis);
+    cols_ &= R == basis_width(basis);
+    if (rows_) {
+      gain_ = role.shape_class != "token" ? basis->gain_for(role, name) : nullptr;
+      start_sketch(&p->tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
+      ru_ = profile_units(p->tok_rows, keep_units);
+      rbatch_.resize(kBatch * C);
+      yt_.resize(kBatch * K);
+    }
+    if (cols_) {
+      start_sketch(&p->tok_cols, C, R, keep_units);
+      cu_ = profile_units(p->tok_cols, keep_units);
+      cbatch_.resize(kBatch * cu_.ids.size());
+      acc_.assign(cu_.ids.size() * K, 0.0f);
+    }
+  }
+
+  // Row i (C finite values); rows come in order.
+  void add_row(uint64_t i, const float* x) {
+    const uint64_t C = p_->cols;
+    if (rows_ && next_row_ < ru_.ids.size() && ru_.ids[next_row_] == i) {
+      std::copy(x, x + C, rbatch_.begin() + long(rbatched_ * C));
+      ++next_row_;
+      if (++rbatched_ == kBatch) flush_rows();
+    }
+    if (cols_) {
+      const size_t S = cu_.ids.size();
+      float* dst = cbatch_.data() + cbatched_ * S;
+      if (S == C) std::copy(x, x + C, dst);
+      else
+        for (size_t s = 0; s < S; ++s) dst[s] = x[cu_.ids[s]];
+      if (++cbatched_ == kBatch) flush_cols(i);
+    }
+  }
+
+  // After the last row: the rows still batched, then the columns, whose profiles need every row.
+  void finish() {
+    if (rows_) {
+      flush_rows();
+      scale_gram(&p_->tok_rows, ru_.gram_scale);
+    }
+    if (!cols_) return;
+    flush_cols(p_->rows - 1);
+    UnitSketch& s = p_->tok_cols;
+    for (size_t e = 0; e < cu_.ids.size(); ++e) {
+      float* y = acc_.data() + e * K;
+      center_profile(y, basis_->anchors().size());
+      if (cu_.in_gram[e]) add_outer(s.gram, y);
+      if (cu_.kept[e]) s.data.insert(s.data.end(), y, y + K);
+    }
+    scale_gram(&s, cu_.gram_scale);
+  }
+
+ private:
+  // Rows wait in a batch so that the anchors are read once per kBatch rows.
+  static constexpr size_t kBatch = 64;
+
+  void flush_rows() {
+    if (rbatched_ == 0) return;
+    basis_->respond_rows(rbatch_.data(), rbatched_, p_->cols, gain_, yt_.data(), K);
+    UnitSketch& s = p_->tok_rows;
+    for (size_t b = 0; b < rbatched_; ++b, ++rdone_) {
+      float* y = yt_.data() + b * K;
+      center_profile(y, basis_->anchors().size());
+      if (ru_.in_gram[rdone_]) add_outer(s.gram, y);
+      if (ru_.kept[rdone_]) s.data.insert(s.data.end(), y, y + K);
+    }
+    rbatched_ = 0;
+  }
+
+  void flush_cols(uint64_t last_row) {
+    if (cbatched_ == 0) return;
+    const size_t S = cu_.ids.size();
+    basis_->accumulate_cols(cbatch_.data(), cbatched_, S, last_row + 1 - cbatched_, S, acc_.data(), K);
+    cbatched_ = 0;
+  }
+
+  const AnchorBasis* basis_;
+  TensorPrint* p_;
+  const std::vector<float>* gain_ = nullptr;
+  bool rows_ = false, cols_ = false;
+  ProfileUnits ru_, cu_;
+  std::vector<float> rbatch_, yt_;  // rows to profile, their responses
+  size_t rbatched_ = 0, next_row_ = 0, rdone_ = 0;  // rows batched; entries of ru_.ids reached, profiled
+  std::vector<float> cbatch_, acc_;  // the profiled columns' values per row; their responses
+  size_t cbatched_ = 0;
+};
+
 }  // namespace
 
 TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis,
@@ -210,52 +342,12 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
   std::vector<uint8_t> keep_row;
   if (want_rows) {
-    const std::vector<uint32_t>* only = role.shape_class == "token" ? token_rows : nullptr;
-    p.by_row.ids = kept_ids(R, keep_units, only);
+    start_sketch(&p.by_row, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
     keep_row.assign(R, 0);
     for (uint32_t id : p.by_row.ids) keep_row[id] = 1;
-    p.by_row.units = uint32_t(R);
-    p.by_row.length = uint32_t(C);
-    p.by_row.data.reserve(p.by_row.ids.size() * K);
-    p.by_row.gram.assign(kGramSize, 0.0f);
   }
   if (want_cols) zt.assign(C * K, 0.0f);
-  // Token-basis profiles: only where the tensor has the basis's width on the matching side.
-  bool tok_rows = false, tok_cols = false;
-  if (two_d && basis && !basis->empty() && (role.component == "llm" || role.component == "embeddings"))
-    token_orientations(role, &tok_rows, &tok_cols);
-  tok_rows &= C == basis_width(basis);
-  tok_cols &= R == basis_width(basis);
-  const std::vector<float>* gain = tok_rows && role.shape_class != "token" ? basis->gain_for(role, t.name) : nullptr;
-  // Rows wait in a batch so that the anchors are read once per kTokenBatch rows.
-  constexpr size_t kTokenBatch = 64;
-  std::vector<uint8_t> keep_tok_row;
-  std::vector<float> batch, yt, acc;  // acc: C x K responses of the columns
-  size_t batched = 0;
-  if (tok_rows || tok_cols) batch.resize(kTokenBatch * C);
-  if (tok_rows) yt.resize(kTokenBatch * K);
-  auto flush_tokens = [&](uint64_t last_row) {
-    if (batched == 0) return;
-    uint64_t first = last_row + 1 - batched;
-    if (tok_rows) {
-      basis->respond_rows(batch.data(), batched, C, gain, yt.data(), K);
-      for (size_t b = 0; b < batched; ++b) {
-        float* y = yt.data() + b * K;
-        center_profile(y, basis->anchors().size());
-        add_outer(p.tok_rows.gram, y);
-        if (keep_tok_row[first + b]) p.tok_rows.data.insert(p.tok_rows.data.end(), y, y + K);
-      }
-    }
-    if (tok_cols) basis->accumulate_cols(batch.data(), batched, C, first, C, acc.data(), K);
-    batched = 0;
-  };
-  if (tok_rows) {
-    start_sketch(&p.tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
-    keep_tok_row.assign(R, 0);
-    for (uint32_t id : p.tok_rows.ids) keep_tok_row[id] = 1;
-  }
-  if (tok_cols) acc.assign(C * K, 0.0f);
-
+  TokenProfiles tokens(role, t.name, two_d, keep_units, basis, token_rows, &p);
   uint64_t he = kP1, hb = kP2, hh = kP3, rows_hash = 0;
   double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
   uint32_t first_bits = 0;
@@ -312,10 +404,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       float* z = zt.data() + size_t(row_proj.bucket[i]) * C;
       for (uint64_t c = 0; c < C; ++c) z[c] += sg * fin[c];
     }
-    if (tok_rows || tok_cols) {
-      std::copy(fin.begin(), fin.end(), batch.begin() + long(batched * C));
-      if (++batched == kTokenBatch || i + 1 == R) flush_tokens(i);
-    }
+    tokens.add_row(i, fin.data());
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
     uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
     if (done - released >= (4u << 20) || i + 1 == R) {
@@ -354,14 +443,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     for (uint32_t id : p.by_col.ids)
       for (int b = 0; b < K; ++b) p.by_col.data.push_back(zt[size_t(b) * C + id]);
   }
-  if (tok_cols) {
-    start_sketch(&p.tok_cols, C, R, keep_units);
-    for (uint64_t c = 0; c < C; ++c) {
-      center_profile(acc.data() + c * K, basis->anchors().size());
-      add_outer(p.tok_cols.gram, acc.data() + c * K);
-    }
-    for (uint32_t id : p.tok_cols.ids) p.tok_cols.data.insert(p.tok_cols.data.end(), acc.begin() + long(id) * K, acc.begin() + long(id + 1) * K);
-  }
+  tokens.finish();
   return p;
 }
 
