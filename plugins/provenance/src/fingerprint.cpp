@@ -13,6 +13,11 @@
 #include <mutex>
 #include <thread>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EVALD_ROW_AVX2 1
+#include <immintrin.h>
+#endif
+
 namespace evald::prov {
 
 namespace {
@@ -46,7 +51,7 @@ uint32_t f32_bits(float x) {
 }
 
 // float32 bits (NaN already canonical) to float16 bits, round to nearest even, written with
-// selects rather than branches so the per-row loop vectorises.
+// selects rather than branches (row_values_avx2 has vcvtps2ph do it).
 inline uint16_t f32_to_f16(uint32_t b) {
   uint32_t sign = (b >> 16) & 0x8000u;
   uint32_t a = b & 0x7fffffffu;
@@ -64,6 +69,105 @@ inline uint16_t f32_to_f16(uint32_t b) {
   uint32_t big = a > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, or too large: infinity
   uint32_t r = a >= 0x47800000u ? big : a < 0x38800000u ? sub : normal;
   return uint16_t(sign | r);
+}
+
+// A value's canonical bits: -0 as +0, every NaN as one.
+inline uint32_t canonical_bits(uint32_t b) {
+  bool is_nan = (b & 0x7fffffffu) > 0x7f800000u;
+  b = (b & 0x7fffffffu) == 0 ? 0u : b;
+  return is_nan ? 0x7fc00000u : b;
+}
+
+// Sums of the finite values and of their squares, in four lanes (lane l takes the values at
+// indices l mod 4).
+struct Moments {
+  double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
+};
+
+// The outputs of row_values and the column multiset state it updates.
+struct RowOut {
+  uint32_t* bits;
+  float* fin;
+  uint16_t *b16, *h16;
+  uint32_t *col_a, *col_b;
+};
+
+// row_values on values [from, C), one at a time.
+bool row_values_scalar(const float* buf, size_t from, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+  uint32_t differ = 0;
+  for (size_t j = from; j < C; ++j) {
+    uint32_t b = canonical_bits(f32_bits(buf[j]));
+    o.bits[j] = b;
+    differ |= b ^ first_bits;
+    float f = (b & 0x7f800000u) == 0x7f800000u ? 0.0f : buf[j];
+    o.fin[j] = f;
+    o.b16[j] = uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
+    o.h16[j] = f32_to_f16(b);
+    o.col_a[j] = (o.col_a[j] ^ o.b16[j]) * 0x9e3779b1u;
+    o.col_b[j] = (o.col_b[j] ^ o.b16[j]) * 0x85ebca77u;
+    m->sum[j % 4] += f, m->sumsq[j % 4] += double(f) * f;
+  }
+  return differ == 0;
+}
+
+#ifdef EVALD_ROW_AVX2
+// row_values eight values at a time: the same results bit for bit (vcvtps2ph rounds to F16 as
+// f32_to_f16 does, checked for every canonical float; no FMA, so the moments add as in the
+// scalar code).
+__attribute__((target("avx2,f16c"))) bool row_values_avx2(const float* buf, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), qnan = _mm256_set1_epi32(0x7fc00000),
+                zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), round = _mm256_set1_epi32(0x7fff),
+                first = _mm256_set1_epi32(int(first_bits)), ka = _mm256_set1_epi32(int(0x9e3779b1u)), kb = _mm256_set1_epi32(int(0x85ebca77u));
+  __m256i differ = zero;
+  __m256d sum = _mm256_loadu_pd(m->sum), sumsq = _mm256_loadu_pd(m->sumsq);
+  size_t j = 0;
+  for (; j + 8 <= C; j += 8) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + j));
+    __m256i a = _mm256_and_si256(x, abs_mask);
+    __m256i b = _mm256_andnot_si256(_mm256_cmpeq_epi32(a, zero), x);
+    b = _mm256_blendv_epi8(b, qnan, _mm256_cmpgt_epi32(a, inf));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.bits + j), b);
+    differ = _mm256_or_si256(differ, _mm256_xor_si256(b, first));
+    __m256 f = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(b, inf), inf), x));
+    _mm256_storeu_ps(o.fin + j, f);
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, round), _mm256_and_si256(_mm256_srli_epi32(b, 16), one)), 16);
+    // packus works within 128-bit lanes: the permute puts the eight halves back in order.
+    __m256i r16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.b16 + j), _mm256_castsi256_si128(r16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.h16 + j), _mm256_cvtps_ph(_mm256_castsi256_ps(b), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i* ca = reinterpret_cast<__m256i*>(o.col_a + j);
+    __m256i* cb = reinterpret_cast<__m256i*>(o.col_b + j);
+    _mm256_storeu_si256(ca, _mm256_mullo_epi32(_mm256_xor_si256(_mm256_loadu_si256(ca), r), ka));
+    _mm256_storeu_si256(cb, _mm256_mullo_epi32(_mm256_xor_si256(_mm256_loadu_si256(cb), r), kb));
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    sum = _mm256_add_pd(_mm256_add_pd(sum, lo), hi);
+    sumsq = _mm256_add_pd(_mm256_add_pd(sumsq, _mm256_mul_pd(lo, lo)), _mm256_mul_pd(hi, hi));
+  }
+  _mm256_storeu_pd(m->sum, sum);
+  _mm256_storeu_pd(m->sumsq, sumsq);
+  bool same = _mm256_testz_si256(differ, differ);
+  return row_values_scalar(buf, j, C, first_bits, o, m) && same;
+}
+
+bool have_avx2_f16c() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  }();
+  return yes;
+}
+#endif
+
+// One row of C values, element by element: writes their canonical bits, the finite values
+// (non-finite ones as 0) and the BF16 and F16 roundings of the bits; adds to the column
+// multiset state and the moments. True when every value's bits equal first_bits. After the
+// profile GEMMs the hottest loop of a scan, which the compiler leaves scalar: on x86-64 CPUs
+// with AVX2 and F16C it runs as intrinsics.
+bool row_values(const float* buf, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+#ifdef EVALD_ROW_AVX2
+  if (have_avx2_f16c()) return row_values_avx2(buf, C, first_bits, o, m);
+#endif
+  return row_values_scalar(buf, 0, C, first_bits, o, m);
 }
 
 // A fast, non-cryptographic hash of a byte run: four independent multiply lanes over 64-bit
@@ -338,6 +442,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   std::vector<uint32_t> bits(C);
   std::vector<uint16_t> b16(C), h16(C);
   std::vector<uint32_t> col_a(C, uint32_t(kP1)), col_b(C, uint32_t(kP2));  // column multiset state
+  const RowOut out{bits.data(), fin.data(), b16.data(), h16.data(), col_a.data(), col_b.data()};
   std::vector<float> zt;  // column sketches, bucket-major (K x C): each row adds to one line
   Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
   std::vector<uint8_t> keep_row;
@@ -349,7 +454,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   if (want_cols) zt.assign(C * K, 0.0f);
   TokenProfiles tokens(role, t.name, two_d, keep_units, basis, token_rows, &p);
   uint64_t he = kP1, hb = kP2, hh = kP3, rows_hash = 0;
-  double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
+  Moments moments;
   uint32_t first_bits = 0;
   bool trivial = true;
   // Pages already read are dropped from this process's mapping as it goes (they stay in the page
@@ -363,21 +468,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       p.note = "conversion failed";
       return p;
     }
-    for (uint64_t j = 0; j < C; ++j) {
-      float x = buf[j];
-      uint32_t b = f32_bits(x);
-      bool is_nan = (b & 0x7fffffffu) > 0x7f800000u;
-      b = (b & 0x7fffffffu) == 0 ? 0u : b;
-      b = is_nan ? 0x7fc00000u : b;
-      bits[j] = b;
-      fin[j] = (b & 0x7f800000u) == 0x7f800000u ? 0.0f : x;
-      b16[j] = uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
-      h16[j] = f32_to_f16(b);
-    }
-    if (i == 0) first_bits = bits[0];
-    uint32_t differ = 0;
-    for (uint64_t j = 0; j < C; ++j) differ |= bits[j] ^ first_bits;
-    trivial &= differ == 0;
+    if (i == 0) first_bits = canonical_bits(f32_bits(buf[0]));
+    trivial &= row_values(buf.data(), C, first_bits, out, &moments);
     // Each row is hashed in three forms; the tensor hashes chain the rows in order, the row
     // multiset hash adds them up (order-free).
     uint64_t row_bf16 = hash_bytes(b16.data(), C * 2);
@@ -385,14 +477,6 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     hb = mix64(hb ^ row_bf16) * kP2;
     hh = mix64(hh ^ hash_bytes(h16.data(), C * 2)) * kP3;
     rows_hash += mix64(row_bf16 ^ C);
-    for (uint64_t j = 0; j < C; ++j) {
-      col_a[j] = (col_a[j] ^ b16[j]) * 0x9e3779b1u;
-      col_b[j] = (col_b[j] ^ b16[j]) * 0x85ebca77u;
-    }
-    uint64_t j = 0;
-    for (; j + 4 <= C; j += 4)
-      for (int l = 0; l < 4; ++l) sum[l] += fin[j + l], sumsq[l] += double(fin[j + l]) * fin[j + l];
-    for (; j < C; ++j) sum[0] += fin[j], sumsq[0] += double(fin[j]) * fin[j];
     if (want_rows) {
       std::fill(y.begin(), y.end(), 0.0f);
       for (uint64_t c = 0; c < C; ++c) y[col_proj.bucket[c]] += col_proj.sign[c] * fin[c];
@@ -425,6 +509,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   p.hashes.cols = mix64(cols_hash ^ n);
   p.hashes.trivial = trivial;
   if (n) {
+    const double* sum = moments.sum;
+    const double* sumsq = moments.sumsq;
     double s = sum[0] + sum[1] + sum[2] + sum[3], ss = sumsq[0] + sumsq[1] + sumsq[2] + sumsq[3];
     p.mean = s / double(n);
     p.stddev = std::sqrt(std::max(0.0, ss / double(n) - p.mean * p.mean));
