@@ -15,6 +15,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define EVALD_ROW_AVX2 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -149,10 +150,12 @@ __attribute__((target("avx2,f16c"))) bool row_values_avx2(const float* buf, size
   return row_values_scalar(buf, j, C, first_bits, o, m) && same;
 }
 
+// F16C from CPUID: Clang's __builtin_cpu_supports does not know it.
 bool have_avx2_f16c() {
   static const bool yes = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
   }();
   return yes;
 }
