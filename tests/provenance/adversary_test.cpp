@@ -4,7 +4,9 @@
 // known-independent models. Variants are built here from the shipped trained fixtures.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
+#include <random>
 #include <set>
 
 #include "lineage_fixture.hpp"
@@ -274,6 +276,87 @@ TEST_F(Lineage, RotatedResidualStreamIsFoundInTheTokenBasis) {
   EXPECT_EQ(component(c, "embeddings")->get_string("evidence"), "calibrated");
   Value ci = scan_report((d / "indep_rot").string(), lib, ScanOptions());
   EXPECT_EQ(gate_of(ci), "pass") << ci.find("gate")->get_string("reason");
+  fs::remove_all(d);
+}
+
+
+double stddev(const fixture::FloatTensor& t) {
+  double s = 0, ss = 0, n = double(t.v.size());
+  for (float x : t.v) s += x, ss += double(x) * x;
+  return std::sqrt(std::max(0.0, ss / n - (s / n) * (s / n)));
+}
+
+// open_P with each layer's MLP widened to `wide` units, the added ones random at the trained
+// ones' scale, and the units shuffled (gate and up rows with down columns: the same function).
+fixture::FloatModel widened_mlp(fixture::FloatModel m, uint64_t wide, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int l = 0;; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".mlp.";
+    if (!m.count(p + "down_proj.weight")) break;
+    std::vector<uint64_t> perm(wide);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (const char* t : {"gate_proj", "up_proj", "down_proj"}) {
+      fixture::FloatTensor& w = m[p + t + ".weight"];
+      const bool down = std::string(t) == "down_proj";
+      const uint64_t n = down ? w.cols() : w.rows(), d = down ? w.rows() : w.cols();
+      std::normal_distribution<double> nd(0, stddev(w));
+      fixture::FloatTensor out{down ? std::vector<uint64_t>{d, wide} : std::vector<uint64_t>{wide, d}, std::vector<float>(wide * d)};
+      for (uint64_t u = 0; u < wide; ++u)
+        for (uint64_t j = 0; j < d; ++j) {
+          float x = perm[u] < n ? (down ? w.at(j, perm[u]) : w.at(perm[u], j)) : float(nd(rng));
+          (down ? out.at(j, u) : out.at(u, j)) = x;
+        }
+      w = std::move(out);
+    }
+  }
+  return m;
+}
+
+// A reference's token-basis Grams are taken over a sample of kTokenGramUnits units (the
+// candidate's over all of them): they must still pick each MLP projection's own layer as its
+// counterpart in a rotated copy, and let a rotated copy with shuffled units through the screen to
+// content matching.
+TEST_F(Lineage, SampledTokenGramsStillPairAWideMlpWithItsLayer) {
+  const uint64_t wide = 3 * kTokenGramUnits;
+  fs::path d = temp_dir("wide-mlp");
+  auto ref = widened_mlp(fixture::load_floats((kFixtures / "open_P").string()), wide, 5);
+  fixture::write_model(d / "ref", ref);
+  fixture::write_model(d / "rotated", rotated(ref, 80));
+  fixture::write_model(d / "shuffled", rotated(widened_mlp(ref, wide, 6), 81));
+  std::vector<Fingerprint> lib = {fingerprint_of(d / "ref", "wide_P", "fixture")};
+  int sampled = 0;
+  for (const TensorPrint& t : lib[0].tensors)
+    for (const UnitSketch* s : {&t.tok_rows, &t.tok_cols})
+      if (s->units == wide) {
+        ++sampled;
+        EXPECT_EQ(s->ids.size(), kReferenceUnits) << t.name;
+      }
+  EXPECT_EQ(sampled, 9) << "gate, up and down of three layers";
+  for (const char* m : {"rotated", "shuffled"}) {
+    Value r = scan_report((d / m).string(), lib, ScanOptions());
+    const Value* llm = component(r, "llm");
+    EXPECT_EQ(llm->get_string("verdict"), "derived") << m << ": " << llm->get_string("reason");
+    int mlp = 0;
+    for (const Value& t : llm->find("references")->as_array()[0].find("tensors")->as_array()) {
+      if (t.get_string("role").rfind("mlp.", 0) != 0) continue;
+      ++mlp;
+      SCOPED_TRACE(std::string(m) + " " + t.get_string("tensor"));
+      // Units in their order are paired by index; shuffled ones only by content.
+      if (std::string(m) == "rotated") {
+        EXPECT_EQ(t.get_string("basis"), "tokens");
+        EXPECT_EQ(t.find("ref_layer")->as_int(), t.find("layer")->as_int());
+        EXPECT_GE(t.find("gram")->as_double(), DecisionConfig().screen);
+        EXPECT_GT(t.find("effect")->as_double(), 0.9);
+      } else {
+        const Value* cal = t.find("calibrated");
+        ASSERT_TRUE(cal && cal->is_map()) << "screened out";
+        EXPECT_EQ(cal->get_string("kind"), "token-basis-matched");
+        EXPECT_GT(cal->find("effect")->as_double(), 0.9);
+      }
+    }
+    EXPECT_EQ(mlp, 9) << m;
+  }
   fs::remove_all(d);
 }
 

@@ -102,13 +102,12 @@ const std::vector<float>* AnchorBasis::gain_for(const TensorRole& role, const st
   return nullptr;
 }
 
-// The two kernels below are nearly all of a scan's arithmetic: on x86-64 GCC also builds them for
-// AVX2 with FMA and picks the version at load time (not in sanitizer builds, whose runtime
-// resolves symbols before ifuncs are ready).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define EVALD_KERNEL __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define EVALD_KERNEL
+// The profile GEMMs are nearly all of a scan's arithmetic. On x86-64 CPUs with AVX2 and FMA they
+// run a register-blocked kernel (gemm_avx2); elsewhere, and for the columns past the last
+// 16-wide block, the portable one, which the compiler vectorises.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EVALD_GEMM_AVX2 1
+#include <immintrin.h>
 #endif
 
 namespace {
@@ -117,9 +116,8 @@ namespace {
 // a[m * am + k * ak]. A 4 x 32 tile of C is accumulated across the whole K loop, so each loaded
 // value of B feeds four multiply-adds and C is written once; the loops the compiler vectorises
 // run over the 32 columns of the tile.
-EVALD_KERNEL
-void gemm(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c, size_t ldc, size_t M, size_t K, size_t N,
-          bool accumulate) {
+void gemm_portable(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c, size_t ldc, size_t M, size_t K, size_t N,
+                   bool accumulate) {
   constexpr size_t TM = 4, TN = 32;
   for (size_t m0 = 0; m0 < M; m0 += TM) {
     size_t mw = std::min(TM, M - m0);
@@ -150,6 +148,82 @@ void gemm(const float* a, size_t am, size_t ak, const float* b, size_t ldb, floa
       }
     }
   }
+}
+
+#ifdef EVALD_GEMM_AVX2
+// One TM x 16 tile of C over K: 2 TM accumulators and the two B vectors stay in the 16 ymm
+// registers for the whole loop (the portable 4 x 32 tile spills), each B load feeding TM FMAs.
+template <int TM>
+__attribute__((target("avx2,fma"))) inline void tile_avx2(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c,
+                                                          size_t ldc, size_t K, bool load_c) {
+  __m256 acc[TM][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < TM; ++i) {
+    acc[i][0] = load_c ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
+    acc[i][1] = load_c ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+  }
+  for (size_t k = 0; k < K; ++k) {
+    __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < TM; ++i) {
+      __m256 x = _mm256_broadcast_ss(a + i * am + k * ak);
+      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < TM; ++i) {
+    _mm256_storeu_ps(c + i * ldc, acc[i][0]);
+    _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
+  }
+}
+
+// gemm over the first N - N % 16 columns. K runs in chunks whose slice of B (KC x N) stays in
+// L2 while every row tile passes over it.
+__attribute__((target("avx2,fma"))) void gemm_avx2(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c,
+                                                   size_t ldc, size_t M, size_t K, size_t N, bool accumulate) {
+  constexpr size_t TM = 6, TN = 16, KC = 256;
+  for (size_t k0 = 0; k0 < K; k0 += KC) {
+    const size_t kw = std::min(KC, K - k0);
+    const bool load_c = accumulate || k0 > 0;
+    const float* ak0 = a + k0 * ak;
+    const float* bk0 = b + k0 * ldb;
+    for (size_t m0 = 0; m0 < M; m0 += TM) {
+      const float* at = ak0 + m0 * am;
+      float* ct = c + m0 * ldc;
+      for (size_t n0 = 0; n0 + TN <= N; n0 += TN) {
+        switch (std::min(TM, M - m0)) {
+          case 6: tile_avx2<6>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+          case 5: tile_avx2<5>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+          case 4: tile_avx2<4>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+          case 3: tile_avx2<3>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+          case 2: tile_avx2<2>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+          default: tile_avx2<1>(at, am, ak, bk0 + n0, ldb, ct + n0, ldc, kw, load_c); break;
+        }
+      }
+    }
+  }
+}
+
+bool have_avx2_fma() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return yes;
+}
+#endif
+
+void gemm(const float* a, size_t am, size_t ak, const float* b, size_t ldb, float* c, size_t ldc, size_t M, size_t K, size_t N,
+          bool accumulate) {
+  size_t done = 0;
+#ifdef EVALD_GEMM_AVX2
+  if (have_avx2_fma()) {
+    done = N - N % 16;
+    if (done) gemm_avx2(a, am, ak, b, ldb, c, ldc, M, K, done, accumulate);
+  }
+#endif
+  if (done < N) gemm_portable(a, am, ak, b + done, ldb, c + done, ldc, M, K, N - done, accumulate);
 }
 
 }  // namespace

@@ -13,6 +13,12 @@
 #include <mutex>
 #include <thread>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EVALD_ROW_AVX2 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace evald::prov {
 
 namespace {
@@ -21,6 +27,7 @@ constexpr int K = kSketchWidth;
 constexpr int G = kGramWidth;
 constexpr int kGramSize = G * (G + 1) / 2;
 static_assert(K % G == 0 && K <= 256, "buckets fit a byte; the fold is exact");
+static_assert(kTokenGramUnits % kReferenceUnits == 0, "a reference's kept units are among its Gram's");
 constexpr uint64_t kSeed = 0x5eed'0f'e7a1d'001ull;  // part of the fingerprint format: never change
 constexpr uint64_t kP1 = 0x9e3779b97f4a7c15ull, kP2 = 0xc2b2ae3d27d4eb4full, kP3 = 0x165667b19e3779f9ull;
 
@@ -45,7 +52,7 @@ uint32_t f32_bits(float x) {
 }
 
 // float32 bits (NaN already canonical) to float16 bits, round to nearest even, written with
-// selects rather than branches so the per-row loop vectorises.
+// selects rather than branches (row_values_avx2 has vcvtps2ph do it).
 inline uint16_t f32_to_f16(uint32_t b) {
   uint32_t sign = (b >> 16) & 0x8000u;
   uint32_t a = b & 0x7fffffffu;
@@ -63,6 +70,168 @@ inline uint16_t f32_to_f16(uint32_t b) {
   uint32_t big = a > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, or too large: infinity
   uint32_t r = a >= 0x47800000u ? big : a < 0x38800000u ? sub : normal;
   return uint16_t(sign | r);
+}
+
+// A value's canonical bits: -0 as +0, every NaN as one.
+inline uint32_t canonical_bits(uint32_t b) {
+  bool is_nan = (b & 0x7fffffffu) > 0x7f800000u;
+  b = (b & 0x7fffffffu) == 0 ? 0u : b;
+  return is_nan ? 0x7fc00000u : b;
+}
+
+// Sums of the finite values and of their squares, in four lanes (lane l takes the values at
+// indices l mod 4).
+struct Moments {
+  double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
+};
+
+// The outputs of row_values and the column multiset state it updates.
+struct RowOut {
+  uint32_t* bits;
+  float* fin;
+  uint16_t *b16, *h16;
+  uint32_t *col_a, *col_b;
+};
+
+// row_values on values [from, C), one at a time.
+bool row_values_scalar(const float* buf, size_t from, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+  uint32_t differ = 0;
+  for (size_t j = from; j < C; ++j) {
+    uint32_t b = canonical_bits(f32_bits(buf[j]));
+    o.bits[j] = b;
+    differ |= b ^ first_bits;
+    float f = (b & 0x7f800000u) == 0x7f800000u ? 0.0f : buf[j];
+    o.fin[j] = f;
+    o.b16[j] = uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
+    o.h16[j] = f32_to_f16(b);
+    o.col_a[j] = (o.col_a[j] ^ o.b16[j]) * 0x9e3779b1u;
+    o.col_b[j] = (o.col_b[j] ^ o.b16[j]) * 0x85ebca77u;
+    m->sum[j % 4] += f, m->sumsq[j % 4] += double(f) * f;
+  }
+  return differ == 0;
+}
+
+#ifdef EVALD_ROW_AVX2
+// row_values eight values at a time: the same results bit for bit (vcvtps2ph rounds to F16 as
+// f32_to_f16 does, checked for every canonical float; no FMA, so the moments add as in the
+// scalar code).
+__attribute__((target("avx2,f16c"))) bool row_values_avx2(const float* buf, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), qnan = _mm256_set1_epi32(0x7fc00000),
+                zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), round = _mm256_set1_epi32(0x7fff),
+                first = _mm256_set1_epi32(int(first_bits)), ka = _mm256_set1_epi32(int(0x9e3779b1u)), kb = _mm256_set1_epi32(int(0x85ebca77u));
+  __m256i differ = zero;
+  __m256d sum = _mm256_loadu_pd(m->sum), sumsq = _mm256_loadu_pd(m->sumsq);
+  size_t j = 0;
+  for (; j + 8 <= C; j += 8) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + j));
+    __m256i a = _mm256_and_si256(x, abs_mask);
+    __m256i b = _mm256_andnot_si256(_mm256_cmpeq_epi32(a, zero), x);
+    b = _mm256_blendv_epi8(b, qnan, _mm256_cmpgt_epi32(a, inf));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.bits + j), b);
+    differ = _mm256_or_si256(differ, _mm256_xor_si256(b, first));
+    __m256 f = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(b, inf), inf), x));
+    _mm256_storeu_ps(o.fin + j, f);
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, round), _mm256_and_si256(_mm256_srli_epi32(b, 16), one)), 16);
+    // packus works within 128-bit lanes: the permute puts the eight halves back in order.
+    __m256i r16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.b16 + j), _mm256_castsi256_si128(r16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.h16 + j), _mm256_cvtps_ph(_mm256_castsi256_ps(b), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i* ca = reinterpret_cast<__m256i*>(o.col_a + j);
+    __m256i* cb = reinterpret_cast<__m256i*>(o.col_b + j);
+    _mm256_storeu_si256(ca, _mm256_mullo_epi32(_mm256_xor_si256(_mm256_loadu_si256(ca), r), ka));
+    _mm256_storeu_si256(cb, _mm256_mullo_epi32(_mm256_xor_si256(_mm256_loadu_si256(cb), r), kb));
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    sum = _mm256_add_pd(_mm256_add_pd(sum, lo), hi);
+    sumsq = _mm256_add_pd(_mm256_add_pd(sumsq, _mm256_mul_pd(lo, lo)), _mm256_mul_pd(hi, hi));
+  }
+  _mm256_storeu_pd(m->sum, sum);
+  _mm256_storeu_pd(m->sumsq, sumsq);
+  bool same = _mm256_testz_si256(differ, differ);
+  return row_values_scalar(buf, j, C, first_bits, o, m) && same;
+}
+
+// F16C from CPUID: Clang's __builtin_cpu_supports does not know it.
+bool have_avx2_f16c() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  }();
+  return yes;
+}
+#endif
+
+// A row's sketch y (y[b] = sum of sign[c] * x[c] over the columns c of bucket b, in column
+// order) with the columns grouped by bucket: scattering into y one column at a time stalls on
+// each store's reload and was the dearest loop of a scan after the profiles. Eight buckets are
+// summed side by side, slot t of each group holding the t-th column of each of its buckets, or
+// padding: column C, whose value is 0, with sign -1 (adding -0 leaves any sum as it was), so
+// each bucket's sum is the scattered one bit for bit.
+class RowSketcher {
+ public:
+  explicit RowSketcher(const Projection& p) : cols_(p.bucket.size()) {
+    std::vector<std::vector<uint32_t>> by_bucket(K);
+    for (uint32_t c = 0; c < cols_; ++c) by_bucket[p.bucket[c]].push_back(c);
+    for (int g = 0; g < K / 8; ++g) {
+      size_t len = 0;
+      for (int l = 0; l < 8; ++l) len = std::max(len, by_bucket[g * 8 + l].size());
+      len_[g] = uint32_t(len);
+      for (size_t t = 0; t < len; ++t)
+        for (int l = 0; l < 8; ++l) {
+          const std::vector<uint32_t>& b = by_bucket[g * 8 + l];
+          col_.push_back(t < b.size() ? b[t] : cols_);
+          sign_.push_back(t < b.size() ? p.sign[b[t]] : -1.0f);
+        }
+    }
+  }
+  // x: the row's C values and a 0 after them.
+  void sketch(const float* x, float* y) const {
+#ifdef EVALD_ROW_AVX2
+    if (have_avx2_f16c()) return sketch_avx2(x, y);
+#endif
+    const uint32_t* col = col_.data();
+    const float* sign = sign_.data();
+    for (int g = 0; g < K / 8; ++g) {
+      float acc[8] = {};
+      for (uint32_t t = 0; t < len_[g]; ++t, col += 8, sign += 8)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; ++l) acc[l] += sign[l] * x[col[l]];
+      std::copy(acc, acc + 8, y + g * 8);
+    }
+  }
+
+#ifdef EVALD_ROW_AVX2
+  __attribute__((target("avx2"))) void sketch_avx2(const float* x, float* y) const {
+    const uint32_t* col = col_.data();
+    const float* sign = sign_.data();
+    for (int g = 0; g < K / 8; ++g) {
+      __m256 acc = _mm256_setzero_ps();
+      for (uint32_t t = 0; t < len_[g]; ++t, col += 8, sign += 8) {
+        __m256 v = _mm256_i32gather_ps(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col)), 4);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(sign), v));
+      }
+      _mm256_storeu_ps(y + g * 8, acc);
+    }
+  }
+#endif
+
+ private:
+  uint32_t cols_;
+  uint32_t len_[K / 8] = {};
+  std::vector<uint32_t> col_;
+  std::vector<float> sign_;
+};
+
+// One row of C values, element by element: writes their canonical bits, the finite values
+// (non-finite ones as 0) and the BF16 and F16 roundings of the bits; adds to the column
+// multiset state and the moments. True when every value's bits equal first_bits. After the
+// profile GEMMs the hottest loop of a scan, which the compiler leaves scalar: on x86-64 CPUs
+// with AVX2 and F16C it runs as intrinsics.
+bool row_values(const float* buf, size_t C, uint32_t first_bits, const RowOut& o, Moments* m) {
+#ifdef EVALD_ROW_AVX2
+  if (have_avx2_f16c()) return row_values_avx2(buf, C, first_bits, o, m);
+#endif
+  return row_values_scalar(buf, 0, C, first_bits, o, m);
 }
 
 // A fast, non-cryptographic hash of a byte run: four independent multiply lanes over 64-bit
@@ -173,6 +342,137 @@ void start_sketch(UnitSketch* s, uint64_t units, uint64_t length, uint32_t keep_
   s->gram.assign(kGramSize, 0.0f);
 }
 
+// The units of a sketch whose token-basis profiles are computed, ascending. A candidate
+// (keep_units 0) profiles every unit: all are matched. A reference keeps keep_units profiles,
+// and its Gram only screens counterparts, so the Gram is taken over an evenly spaced sample of
+// kTokenGramUnits units (holding the kept ones, as kReferenceUnits divides it) and
+// scaled to the whole: profiling every unit of every tensor was most of `add`'s time.
+struct ProfileUnits {
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> in_gram, kept;  // per entry of ids
+  float gram_scale = 1;
+};
+
+ProfileUnits profile_units(const UnitSketch& s, uint32_t keep_units) {
+  ProfileUnits u;
+  std::vector<uint32_t> gram = sample_ids(s.units, keep_units == 0 ? 0 : kTokenGramUnits);
+  size_t g = 0, k = 0;
+  while (g < gram.size() || k < s.ids.size()) {
+    uint32_t id = std::min(g < gram.size() ? gram[g] : UINT32_MAX, k < s.ids.size() ? s.ids[k] : UINT32_MAX);
+    bool in_gram = g < gram.size() && gram[g] == id, kept = k < s.ids.size() && s.ids[k] == id;
+    u.ids.push_back(id);
+    u.in_gram.push_back(in_gram);
+    u.kept.push_back(kept);
+    g += in_gram, k += kept;
+  }
+  if (!gram.empty()) u.gram_scale = float(s.units) / float(gram.size());
+  return u;
+}
+
+void scale_gram(UnitSketch* s, float by) {
+  if (by != 1)
+    for (float& x : s->gram) x *= by;
+}
+
+// A tensor's token-basis profiles (anchors.hpp), fed its rows in order: tok_rows for the rows
+// that read the residual stream, tok_cols for the columns that write it.
+class TokenProfiles {
+ public:
+  TokenProfiles(const TensorRole& role, const std::string& name, bool two_d, uint32_t keep_units, const AnchorBasis* basis,
+                const std::vector<uint32_t>* token_rows, TensorPrint* p)
+      : basis_(basis), p_(p) {
+    const uint64_t R = p->rows, C = p->cols;
+    // Only where the tensor has the basis's width on the matching side.
+    if (two_d && basis && !basis->empty() && (role.component == "llm" || role.component == "embeddings"))
+      token_orientations(role, &rows_, &cols_);
+    rows_ &= C == basis_width(basis);
+    cols_ &= R == basis_width(basis);
+    if (rows_) {
+      gain_ = role.shape_class != "token" ? basis->gain_for(role, name) : nullptr;
+      start_sketch(&p->tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
+      ru_ = profile_units(p->tok_rows, keep_units);
+      rbatch_.resize(kBatch * C);
+      yt_.resize(kBatch * K);
+    }
+    if (cols_) {
+      start_sketch(&p->tok_cols, C, R, keep_units);
+      cu_ = profile_units(p->tok_cols, keep_units);
+      cbatch_.resize(kBatch * cu_.ids.size());
+      acc_.assign(cu_.ids.size() * K, 0.0f);
+    }
+  }
+
+  // Row i (C finite values); rows come in order.
+  void add_row(uint64_t i, const float* x) {
+    const uint64_t C = p_->cols;
+    if (rows_ && next_row_ < ru_.ids.size() && ru_.ids[next_row_] == i) {
+      std::copy(x, x + C, rbatch_.begin() + long(rbatched_ * C));
+      ++next_row_;
+      if (++rbatched_ == kBatch) flush_rows();
+    }
+    if (cols_) {
+      const size_t S = cu_.ids.size();
+      float* dst = cbatch_.data() + cbatched_ * S;
+      if (S == C) std::copy(x, x + C, dst);
+      else
+        for (size_t s = 0; s < S; ++s) dst[s] = x[cu_.ids[s]];
+      if (++cbatched_ == kBatch) flush_cols(i);
+    }
+  }
+
+  // After the last row: the rows still batched, then the columns, whose profiles need every row.
+  void finish() {
+    if (rows_) {
+      flush_rows();
+      scale_gram(&p_->tok_rows, ru_.gram_scale);
+    }
+    if (!cols_) return;
+    flush_cols(p_->rows - 1);
+    UnitSketch& s = p_->tok_cols;
+    for (size_t e = 0; e < cu_.ids.size(); ++e) {
+      float* y = acc_.data() + e * K;
+      center_profile(y, basis_->anchors().size());
+      if (cu_.in_gram[e]) add_outer(s.gram, y);
+      if (cu_.kept[e]) s.data.insert(s.data.end(), y, y + K);
+    }
+    scale_gram(&s, cu_.gram_scale);
+  }
+
+ private:
+  // Rows wait in a batch so that the anchors are read once per kBatch rows.
+  static constexpr size_t kBatch = 64;
+
+  void flush_rows() {
+    if (rbatched_ == 0) return;
+    basis_->respond_rows(rbatch_.data(), rbatched_, p_->cols, gain_, yt_.data(), K);
+    UnitSketch& s = p_->tok_rows;
+    for (size_t b = 0; b < rbatched_; ++b, ++rdone_) {
+      float* y = yt_.data() + b * K;
+      center_profile(y, basis_->anchors().size());
+      if (ru_.in_gram[rdone_]) add_outer(s.gram, y);
+      if (ru_.kept[rdone_]) s.data.insert(s.data.end(), y, y + K);
+    }
+    rbatched_ = 0;
+  }
+
+  void flush_cols(uint64_t last_row) {
+    if (cbatched_ == 0) return;
+    const size_t S = cu_.ids.size();
+    basis_->accumulate_cols(cbatch_.data(), cbatched_, S, last_row + 1 - cbatched_, S, acc_.data(), K);
+    cbatched_ = 0;
+  }
+
+  const AnchorBasis* basis_;
+  TensorPrint* p_;
+  const std::vector<float>* gain_ = nullptr;
+  bool rows_ = false, cols_ = false;
+  ProfileUnits ru_, cu_;
+  std::vector<float> rbatch_, yt_;  // rows to profile, their responses
+  size_t rbatched_ = 0, next_row_ = 0, rdone_ = 0;  // rows batched; entries of ru_.ids reached, profiled
+  std::vector<float> cbatch_, acc_;  // the profiled columns' values per row; their responses
+  size_t cbatched_ = 0;
+};
+
 }  // namespace
 
 TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t keep_units, const AnchorBasis* basis,
@@ -202,62 +502,24 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
 
   // Per-row buffers: the values, their canonical bits (-0 as +0, one NaN), the finite values
   // (non-finite ones count as 0 in sketches and moments), and the BF16 / F16 roundings.
-  std::vector<float> buf(C), fin(C), y(K);
+  std::vector<float> buf(C), fin(C + 1), y(K);  // fin[C] stays 0, RowSketcher's padding
   std::vector<uint32_t> bits(C);
   std::vector<uint16_t> b16(C), h16(C);
   std::vector<uint32_t> col_a(C, uint32_t(kP1)), col_b(C, uint32_t(kP2));  // column multiset state
+  const RowOut out{bits.data(), fin.data(), b16.data(), h16.data(), col_a.data(), col_b.data()};
   std::vector<float> zt;  // column sketches, bucket-major (K x C): each row adds to one line
-  Projection col_proj(want_rows ? C : 0), row_proj(want_cols ? R : 0);
+  Projection row_proj(want_cols ? R : 0);
+  const RowSketcher row_sketcher(Projection(want_rows ? C : 0));
   std::vector<uint8_t> keep_row;
   if (want_rows) {
-    const std::vector<uint32_t>* only = role.shape_class == "token" ? token_rows : nullptr;
-    p.by_row.ids = kept_ids(R, keep_units, only);
+    start_sketch(&p.by_row, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
     keep_row.assign(R, 0);
     for (uint32_t id : p.by_row.ids) keep_row[id] = 1;
-    p.by_row.units = uint32_t(R);
-    p.by_row.length = uint32_t(C);
-    p.by_row.data.reserve(p.by_row.ids.size() * K);
-    p.by_row.gram.assign(kGramSize, 0.0f);
   }
   if (want_cols) zt.assign(C * K, 0.0f);
-  // Token-basis profiles: only where the tensor has the basis's width on the matching side.
-  bool tok_rows = false, tok_cols = false;
-  if (two_d && basis && !basis->empty() && (role.component == "llm" || role.component == "embeddings"))
-    token_orientations(role, &tok_rows, &tok_cols);
-  tok_rows &= C == basis_width(basis);
-  tok_cols &= R == basis_width(basis);
-  const std::vector<float>* gain = tok_rows && role.shape_class != "token" ? basis->gain_for(role, t.name) : nullptr;
-  // Rows wait in a batch so that the anchors are read once per kTokenBatch rows.
-  constexpr size_t kTokenBatch = 64;
-  std::vector<uint8_t> keep_tok_row;
-  std::vector<float> batch, yt, acc;  // acc: C x K responses of the columns
-  size_t batched = 0;
-  if (tok_rows || tok_cols) batch.resize(kTokenBatch * C);
-  if (tok_rows) yt.resize(kTokenBatch * K);
-  auto flush_tokens = [&](uint64_t last_row) {
-    if (batched == 0) return;
-    uint64_t first = last_row + 1 - batched;
-    if (tok_rows) {
-      basis->respond_rows(batch.data(), batched, C, gain, yt.data(), K);
-      for (size_t b = 0; b < batched; ++b) {
-        float* y = yt.data() + b * K;
-        center_profile(y, basis->anchors().size());
-        add_outer(p.tok_rows.gram, y);
-        if (keep_tok_row[first + b]) p.tok_rows.data.insert(p.tok_rows.data.end(), y, y + K);
-      }
-    }
-    if (tok_cols) basis->accumulate_cols(batch.data(), batched, C, first, C, acc.data(), K);
-    batched = 0;
-  };
-  if (tok_rows) {
-    start_sketch(&p.tok_rows, R, C, keep_units, role.shape_class == "token" ? token_rows : nullptr);
-    keep_tok_row.assign(R, 0);
-    for (uint32_t id : p.tok_rows.ids) keep_tok_row[id] = 1;
-  }
-  if (tok_cols) acc.assign(C * K, 0.0f);
-
+  TokenProfiles tokens(role, t.name, two_d, keep_units, basis, token_rows, &p);
   uint64_t he = kP1, hb = kP2, hh = kP3, rows_hash = 0;
-  double sum[4] = {0, 0, 0, 0}, sumsq[4] = {0, 0, 0, 0};
+  Moments moments;
   uint32_t first_bits = 0;
   bool trivial = true;
   // Pages already read are dropped from this process's mapping as it goes (they stay in the page
@@ -271,21 +533,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       p.note = "conversion failed";
       return p;
     }
-    for (uint64_t j = 0; j < C; ++j) {
-      float x = buf[j];
-      uint32_t b = f32_bits(x);
-      bool is_nan = (b & 0x7fffffffu) > 0x7f800000u;
-      b = (b & 0x7fffffffu) == 0 ? 0u : b;
-      b = is_nan ? 0x7fc00000u : b;
-      bits[j] = b;
-      fin[j] = (b & 0x7f800000u) == 0x7f800000u ? 0.0f : x;
-      b16[j] = uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);  // round to nearest even
-      h16[j] = f32_to_f16(b);
-    }
-    if (i == 0) first_bits = bits[0];
-    uint32_t differ = 0;
-    for (uint64_t j = 0; j < C; ++j) differ |= bits[j] ^ first_bits;
-    trivial &= differ == 0;
+    if (i == 0) first_bits = canonical_bits(f32_bits(buf[0]));
+    trivial &= row_values(buf.data(), C, first_bits, out, &moments);
     // Each row is hashed in three forms; the tensor hashes chain the rows in order, the row
     // multiset hash adds them up (order-free).
     uint64_t row_bf16 = hash_bytes(b16.data(), C * 2);
@@ -293,17 +542,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     hb = mix64(hb ^ row_bf16) * kP2;
     hh = mix64(hh ^ hash_bytes(h16.data(), C * 2)) * kP3;
     rows_hash += mix64(row_bf16 ^ C);
-    for (uint64_t j = 0; j < C; ++j) {
-      col_a[j] = (col_a[j] ^ b16[j]) * 0x9e3779b1u;
-      col_b[j] = (col_b[j] ^ b16[j]) * 0x85ebca77u;
-    }
-    uint64_t j = 0;
-    for (; j + 4 <= C; j += 4)
-      for (int l = 0; l < 4; ++l) sum[l] += fin[j + l], sumsq[l] += double(fin[j + l]) * fin[j + l];
-    for (; j < C; ++j) sum[0] += fin[j], sumsq[0] += double(fin[j]) * fin[j];
     if (want_rows) {
-      std::fill(y.begin(), y.end(), 0.0f);
-      for (uint64_t c = 0; c < C; ++c) y[col_proj.bucket[c]] += col_proj.sign[c] * fin[c];
+      row_sketcher.sketch(fin.data(), y.data());
       add_outer(p.by_row.gram, y.data());
       if (keep_row[i]) p.by_row.data.insert(p.by_row.data.end(), y.begin(), y.end());
     }
@@ -312,10 +552,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
       float* z = zt.data() + size_t(row_proj.bucket[i]) * C;
       for (uint64_t c = 0; c < C; ++c) z[c] += sg * fin[c];
     }
-    if (tok_rows || tok_cols) {
-      std::copy(fin.begin(), fin.end(), batch.begin() + long(batched * C));
-      if (++batched == kTokenBatch || i + 1 == R) flush_tokens(i);
-    }
+    tokens.add_row(i, fin.data());
     if (vector) p.vec.insert(p.vec.end(), buf.begin(), buf.end());
     uintptr_t done = reinterpret_cast<uintptr_t>(t.data) + (i + 1) * row_bytes;
     if (done - released >= (4u << 20) || i + 1 == R) {
@@ -336,6 +573,8 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
   p.hashes.cols = mix64(cols_hash ^ n);
   p.hashes.trivial = trivial;
   if (n) {
+    const double* sum = moments.sum;
+    const double* sumsq = moments.sumsq;
     double s = sum[0] + sum[1] + sum[2] + sum[3], ss = sumsq[0] + sumsq[1] + sumsq[2] + sumsq[3];
     p.mean = s / double(n);
     p.stddev = std::sqrt(std::max(0.0, ss / double(n) - p.mean * p.mean));
@@ -354,14 +593,7 @@ TensorPrint fingerprint_tensor(const Tensor& t, const TensorRole& role, uint32_t
     for (uint32_t id : p.by_col.ids)
       for (int b = 0; b < K; ++b) p.by_col.data.push_back(zt[size_t(b) * C + id]);
   }
-  if (tok_cols) {
-    start_sketch(&p.tok_cols, C, R, keep_units);
-    for (uint64_t c = 0; c < C; ++c) {
-      center_profile(acc.data() + c * K, basis->anchors().size());
-      add_outer(p.tok_cols.gram, acc.data() + c * K);
-    }
-    for (uint32_t id : p.tok_cols.ids) p.tok_cols.data.insert(p.tok_cols.data.end(), acc.begin() + long(id) * K, acc.begin() + long(id + 1) * K);
-  }
+  tokens.finish();
   return p;
 }
 

@@ -30,6 +30,10 @@ inline constexpr int kGramWidth = 64;
 inline constexpr int kFingerprintVersion = 2;
 // Units a reference keeps per tensor dimension: with 256 coordinates each, a sharp statistic.
 inline constexpr uint32_t kReferenceUnits = 64;
+// Units whose token-basis profiles make a reference's token-basis Grams (a multiple of
+// kReferenceUnits, so that the kept units are among them): an estimate of the Gram over all units
+// that still pairs a counterpart (see TokenProfiles in fingerprint.cpp).
+inline constexpr uint32_t kTokenGramUnits = 1024;
 // 1-D tensors (norm gains, biases) up to this length are kept whole, as weak evidence.
 inline constexpr uint32_t kMaxVector = 1 << 16;
 
@@ -49,7 +53,8 @@ struct UnitSketch {
   std::vector<uint32_t> ids;  // which units are kept (all, or an evenly spaced sample)
   std::vector<float> data;    // ids.size() x kSketchWidth
   std::vector<float> gram;    // upper triangle (with diagonal) of sum over ALL units of f f^T,
-                              // f the kGramWidth-bucket fold of y
+                              // f the kGramWidth-bucket fold of y; a reference's token-basis
+                              // Grams sum kTokenGramUnits evenly spaced units, scaled to all
   bool empty() const { return ids.empty(); }
 };
 
