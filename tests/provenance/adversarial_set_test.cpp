@@ -14,11 +14,20 @@ namespace {
 const fs::path kAdversarial = EVALD_PROVENANCE_ADVERSARIAL;
 
 // The adversarial set (tools/provenance-fixtures/make_adversarial.py: real training runs on real
-// text): every case against open_P and open_Q, with the set's known-independent models in the
-// library as the empirical null. Every component as labelled, and no false accusation.
+// text): every case against open_P and open_Q plus every other reference labels.json lists (with
+// its path in reference_paths: open_G, the GQA family's), with the set's known-independent models
+// in the library as the empirical null. Every component as labelled, and no false accusation.
 TEST_F(Lineage, EveryAdversarialCaseComesOutAsLabelled) {
   evald::text::Json l = read_labels(kAdversarial / "labels.json");
   std::vector<Fingerprint> lib = *library_;
+  std::set<std::string> refs;
+  for (const auto& f : lib) refs.insert(f.name);
+  for (const auto& r : l.find("references")->items()) {
+    if (!refs.insert(r.str()).second) continue;
+    const evald::text::Json* path = l.find("reference_paths") ? l.find("reference_paths")->find(r.str()) : nullptr;
+    ASSERT_TRUE(path && path->is_string()) << "reference " << r.str() << " has no reference_paths entry";
+    lib.push_back(fingerprint_of(kAdversarial / path->str(), r.str(), "fixture", true));
+  }
   std::set<std::string> nulls;
   for (const auto& n : l.find("null_library")->items()) {
     nulls.insert(n.str());
