@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Scans every case of a provenance fixture set against open_P and open_Q, with the set's
-# null_library as known-independent models, and prints one row per case: expected and found
-# verdicts, the evidence that decided, the effect and the calibrated token-basis figures.
+# Scans every case of a provenance fixture set against open_P and open_Q plus every other reference
+# the set's labels.json lists (references, with paths in reference_paths relative to the set), with
+# the set's null_library as known-independent models, and prints one row per case: expected and
+# found verdicts, the evidence that decided, the effect and the calibrated token-basis figures.
 # Usage: tools/provenance-fixtures/scan_set.sh [--build DIR] [--set DIR] [--no-null] [--json]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build set=$root/tests/provenance/adversarial nulls=1 json=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --build) build=$2; shift 2 ;;
     --set) set=$2; shift 2 ;;
     --no-null) nulls=0; shift ;;
@@ -19,16 +20,20 @@ done
 tool=$build/bin/evald-provenance
 [ -x "$tool" ] || { echo "scan_set.sh: $tool not built" >&2; exit 2; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-for r in open_P open_Q; do "$tool" add -q --no-hash --library "$work/lib" --name "$r" --revision fixture "$root/tests/provenance/fixtures/$r" >/dev/null; done
 python3 - "$set/labels.json" > "$work/cases" <<'PY'
 import json, sys
 l = json.load(open(sys.argv[1]))
+for r in l.get("references", []):
+    if r not in ("open_P", "open_Q"): print("ref", r, l["reference_paths"][r])
 for n in l["null_library"]: print("null", n, l["cases"][n]["path"])
 for n, c in l["cases"].items():
     if n not in l["null_library"]: print("case", n, c["path"])
 PY
+for r in open_P open_Q; do "$tool" add -q --no-hash --library "$work/lib" --name "$r" --revision fixture "$root/tests/provenance/fixtures/$r" >/dev/null; done
 while read -r kind name path; do
-  if [ "$kind" = null ]; then
+  if [ "$kind" = ref ]; then
+    "$tool" add -q --no-hash --library "$work/lib" --name "$name" --revision fixture "$set/$path" >/dev/null
+  elif [ "$kind" = null ]; then
     [ "$nulls" = 1 ] && "$tool" add -q --no-hash --independent --library "$work/lib" --name "$name" --revision null "$set/$path" >/dev/null
   else
     "$tool" scan -q --json --brief --library "$work/lib" "$set/$path" > "$work/$name.json" || true
