@@ -755,17 +755,21 @@ void combine(std::vector<ReferenceResult>& rrs, const std::vector<RefIndex>& ind
   // The empirical null: where each reference's effects fall among the known-independent models'.
   std::vector<double> nulls, cal_nulls;
   auto value = [](double e) { return std::isnan(e) ? 0.0 : e; };
-  for (const ReferenceResult& rr : rrs)
-    if (rr.independent) nulls.push_back(value(rr.decisive)), cal_nulls.push_back(value(rr.calibrated_effect));
+  for (const ReferenceResult& rr : rrs) {
+    if (!rr.independent) continue;
+    if (rr.comparable > 0 || rr.verbatim > 0) nulls.push_back(value(rr.decisive));
+    if (rr.calibrated_tested > 0) cal_nulls.push_back(value(rr.calibrated_effect));
+  }
   auto at_or_above = [](const std::vector<double>& v, double e) {
     return uint32_t(std::count_if(v.begin(), v.end(), [&](double x) { return x >= e; }));
   };
   for (ReferenceResult& rr : rrs) {
     rr.null_models = uint32_t(nulls.size());
+    rr.calibrated_null_models = uint32_t(cal_nulls.size());
     rr.null_at_or_above = at_or_above(nulls, value(rr.decisive));
     rr.calibrated_null_at_or_above = at_or_above(cal_nulls, value(rr.calibrated_effect));
-    if (!nulls.empty()) {
-      rr.null_max_effect = *std::max_element(nulls.begin(), nulls.end());
+    if (!nulls.empty()) rr.null_max_effect = *std::max_element(nulls.begin(), nulls.end());
+    if (!cal_nulls.empty()) {
       rr.calibrated_null_max = *std::max_element(cal_nulls.begin(), cal_nulls.end());
       double mean = 0, ss = 0;
       for (double x : cal_nulls) mean += x;
@@ -814,7 +818,7 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     return rr.calibrated_tested > 0 && rr.calibrated_log10_p_holm <= std::log10(cfg.alpha) && rr.calibrated_effect >= cfg.min_effect;
   };
   auto cal_qualifies = [&](const ReferenceResult& rr) {
-    return !rr.independent && cal_significant(rr) && rr.null_models >= cfg.min_null_models && rr.calibrated_null_at_or_above == 0 &&
+    return !rr.independent && cal_significant(rr) && rr.calibrated_null_models >= cfg.min_null_models && rr.calibrated_null_at_or_above == 0 &&
            !std::isnan(rr.calibrated_null_z) && rr.calibrated_null_z >= cfg.null_z;
   };
   auto eff = [](double e) { return std::isnan(e) ? -1.0 : e; };
@@ -838,7 +842,7 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
   for (const auto& rr : rrs)
     if (!rr.independent) comparable = std::max(comparable, rr.comparable), ++references;
   auto calibration = [&](const ReferenceResult& b) {
-    if (b.null_models == 0) return std::string("; no known-independent model in the library, so the effect is not calibrated");
+    if (b.null_models == 0) return std::string("; no known-independent model in the library could be compared with this component, so the effect is not calibrated");
     return fmt("; %u of %u known-independent models reach that effect (highest %.3f)", b.null_at_or_above, b.null_models,
                std::isnan(b.null_max_effect) ? 0.0 : b.null_max_effect);
   };
@@ -880,7 +884,7 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     cr.effect = b.calibrated_effect;
     cr.reason = fmt("transform-invariant evidence: units correspond to %s in the token basis, mean correlation %.3f over %u tensors "
                     "(Holm p = 10^%.1f), above all %u known-independent models (highest %.3f; %.1f standard deviations above their mean)",
-                    b.reference.c_str(), b.calibrated_effect, b.calibrated_tested, b.calibrated_log10_p_holm, b.null_models, b.calibrated_null_max,
+                    b.reference.c_str(), b.calibrated_effect, b.calibrated_tested, b.calibrated_log10_p_holm, b.calibrated_null_models, b.calibrated_null_max,
                     b.calibrated_null_z);
   } else if (comparable == 0) {
     cr.verdict = "independent";
@@ -902,13 +906,13 @@ ComponentResult decide(const char* comp, std::vector<ReferenceResult> rrs, uint3
     cr.log10_p_holm = b.log10_p_holm;
     cr.effect = b.effect;
     if (cal_significant(b))
-      cr.reason += b.null_models < cfg.min_null_models
+      cr.reason += b.calibrated_null_models < cfg.min_null_models
                        ? fmt("; in the token basis its units match %s by content (mean %.3f), which independent models trained on similar text "
                              "also do: with %u of the %u known-independent models needed in the library this is not evidence",
-                             b.reference.c_str(), b.calibrated_effect, b.null_models, cfg.min_null_models)
+                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_models, cfg.min_null_models)
                        : fmt("; in the token basis its units match %s by content (mean %.3f), %u of %u known-independent models as well or "
                              "better, %.1f standard deviations above their mean (%.1f needed)",
-                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_at_or_above, b.null_models,
+                             b.reference.c_str(), b.calibrated_effect, b.calibrated_null_at_or_above, b.calibrated_null_models,
                              std::isnan(b.calibrated_null_z) ? 0.0 : b.calibrated_null_z, cfg.null_z);
   }
   for (size_t r : order) cr.references.push_back(std::move(rrs[r]));
@@ -939,7 +943,7 @@ void implicate_token_matrices(std::vector<ComponentResult>& comps, const Decisio
     emb->reason = fmt("the llm derives from %s only in the token basis, which this model's own embedding and output-head rows define, and "
                       "their token similarities match %s's (mean %.3f): copied and transformed with the blocks, or trained afresh around them; "
                       "%u known-independent models in the library (of the %u needed) cannot tell which",
-                      llm->source.c_str(), llm->source.c_str(), rr.calibrated_effect, rr.null_models, cfg.min_null_models);
+                      llm->source.c_str(), llm->source.c_str(), rr.calibrated_effect, rr.calibrated_null_models, cfg.min_null_models);
     return;
   }
 }
@@ -1109,6 +1113,7 @@ Value to_value(const ComponentResult& c, bool detail) {
     cal.set("effect", num(r.calibrated_effect));
     cal.set("log10_p", r.calibrated_log10_p);
     cal.set("log10_p_holm", r.calibrated_log10_p_holm);
+    cal.set("null_models", uint64_t(r.calibrated_null_models));
     cal.set("null_at_or_above", uint64_t(r.calibrated_null_at_or_above));
     cal.set("null_max_effect", num(r.calibrated_null_max));
     cal.set("null_z", num(r.calibrated_null_z));

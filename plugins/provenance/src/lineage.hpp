@@ -104,12 +104,14 @@ struct ReferenceResult {  // one component against one reference
   std::vector<LayerResult> layers;
   int partial_layer = -1;
   double decisive = std::numeric_limits<double>::quiet_NaN();  // the effect the verdict compares
-  // Where the effect falls among the known-independent models' effects for this component.
+  // Where the effect falls among the known-independent models' effects for this component: those
+  // with tensors comparable with the candidate's (a model that could not be compared says nothing
+  // about the effects of unrelated models).
   uint32_t null_models = 0, null_at_or_above = 0;
   double null_max_effect = std::numeric_limits<double>::quiet_NaN();
   // The calibrated evidence (TensorTest::calibrated_*), combined the same way, and where its
   // effect falls among the known-independent models'.
-  uint32_t calibrated_tested = 0, calibrated_null_at_or_above = 0;
+  uint32_t calibrated_tested = 0, calibrated_null_models = 0, calibrated_null_at_or_above = 0;
   double calibrated_effect = std::numeric_limits<double>::quiet_NaN(), calibrated_log10_p = 0, calibrated_log10_p_holm = 0;
   double calibrated_null_max = std::numeric_limits<double>::quiet_NaN();
   double calibrated_null_z = std::numeric_limits<double>::quiet_NaN();  // (effect - null mean) / null sd
