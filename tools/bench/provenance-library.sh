@@ -47,7 +47,7 @@ trap 'rm -rf "$work"' EXIT
 # Peak resident memory (MiB) and wall seconds of a command, its output to $work/out.
 measure() {
   /usr/bin/time -f "%M %e" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || [ $? -le 3 ] || { cat "$work/err" >&2; exit 1; }
-  awk '{printf "%.1f %.2f", $1 / 1024, $2}' "$work/time"
+  tail -1 "$work/time" | awk '{printf "%.1f %.2f", $1 / 1024, $2}'
 }
 note "fingerprinting the reference"
 add=$(measure "$tool" add -q --no-hash --library "$work/lib" --name ref --revision 0 "$dir/model")

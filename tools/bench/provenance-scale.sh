@@ -40,7 +40,7 @@ trap 'rm -rf "$work"' EXIT
 # Peak resident memory (MiB) and wall seconds of a command, its output to $work/out.
 measure() {
   /usr/bin/time -f "%M %e" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || [ $? -le 3 ] || { cat "$work/err" >&2; exit 1; }
-  awk '{printf "%.1f %.2f", $1 / 1024, $2}' "$work/time"
+  tail -1 "$work/time" | awk '{printf "%.1f %.2f", $1 / 1024, $2}'
 }
 note "openssl dgst -sha256 (also warms the page cache where it fits)"
 openssl=$(measure openssl dgst -sha256 "${files[@]}")
@@ -48,8 +48,10 @@ note "add"
 add=$(measure "$tool" add -q --json --library "$work/lib" --name big --revision 0 "$model")
 note "scan"
 scan=$(measure "$tool" scan -q --json --brief --library "$work/lib" "$model")
-verdicts=$(grep -oE '"component": *"[a-z]+"[^{}]*"verdict": *"[a-z]+"' "$work/out" | sed -E 's/.*"component": *"([a-z]+)".*"verdict": *"([a-z]+)"/\1=\2/' | tr '\n' ' ')
-gate=$(sed -nE 's/.*"gate": *\{[^}]*"result": *"([a-z]*)".*/\1/p' "$work/out" | head -1)
+read -r gate verdicts < <(/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["gate"]["result"], " ".join(c["component"] + "=" + c["verdict"] for c in r["components"]))' "$work/out")
 lib_mb=$(du -sm "$work/lib" | cut -f1)
 mem=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
 cpu=$(lscpu | sed -n 's/^Model name: *//p')

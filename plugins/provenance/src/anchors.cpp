@@ -77,6 +77,9 @@ AnchorBasis AnchorBasis::of(const Model& m, const Layout& layout) {
       add_normalised(row.data(), gain, d, b.u_.data() + a * d);
     }
   }
+  // Reading rows all over the token matrices mapped the kernel's read-ahead around each of them
+  // (hundreds of MB for a 128k vocabulary).
+  for (size_t i : token) release_pages(ts[i].data, ts[i].nbytes);
   b.ut_.resize(A * d);
   for (size_t a = 0; a < A; ++a)
     for (uint64_t j = 0; j < d; ++j) b.ut_[j * A + a] = b.u_[a * d + j];

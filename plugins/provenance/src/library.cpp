@@ -56,9 +56,13 @@ Bytes head_record(const Fingerprint& f) {
   Fingerprint h;
   h.anchors = f.anchors, h.version = f.version, h.kind = f.kind, h.width = f.width, h.name = f.name, h.revision = f.revision;
   h.source_hash = f.source_hash, h.format = f.format, h.files = f.files, h.total_bytes = f.total_bytes, h.config = f.config;
-  h.tokenizer_source = f.tokenizer_source, h.claims = f.claims, h.tensors = f.tensors;
+  h.tokenizer_source = f.tokenizer_source, h.claims = f.claims;
+  Value fv = to_value(h, Sketches::kIdsOnly);
+  Value tensors = Value(Array{});
+  for (const TensorPrint& t : f.tensors) tensors.push_back(to_value(t, Sketches::kIdsOnly));
+  fv.set("tensors", tensors);
   Value v;
-  v.set("fingerprint", to_value(h, Sketches::kIdsOnly));
+  v.set("fingerprint", fv);
   v.set("vocab_size", uint64_t(f.vocab.size()));
   Value tokens = Value(Map{});
   for (const auto& [id, text] : sampled_tokens(f)) tokens.set(std::to_string(id), text);
@@ -173,6 +177,7 @@ Result<std::unique_ptr<FingerprintLibrary>> FingerprintLibrary::open(const std::
   rocksdb::Options opt;
   opt.create_if_missing = create && !read_only;
   opt.compression = rocksdb::kNoCompression;  // sketches are floats: they do not compress
+  opt.write_buffer_size = size_t(16) << 20;  // a big fingerprint flushes as it is written
   // Readers fetch one tensor's records at a time; a small cache keeps a scan's memory flat.
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(size_t(8) << 20);
@@ -198,28 +203,38 @@ FingerprintLibrary::~FingerprintLibrary() = default;
 Status FingerprintLibrary::put(const Fingerprint& f) {
   if (f.name.empty()) return Status::error("fingerprint has no name");
   const std::string key = library_key(f);
+  auto failed = [&](const rocksdb::Status& s) { return Status::error("fingerprint library " + dir_ + ": " + s.ToString()); };
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  // The entry goes first and comes back last, so a reader (which lists entries) never sees a
+  // fingerprint half replaced; a put cut short leaves the key absent, and the next put of it
+  // clears what was written. Tensors go in batches of a few MB: one batch for a 7B model's
+  // fingerprint would hold it several times over in memory.
   rocksdb::WriteBatch batch;
-  // A fingerprint stored before under this key may have had more tensors.
+  batch.Delete(keys::entry(key));
   for (std::string_view kind : {keys::kTensor, keys::kScreen}) {
     std::string from = keys::tensor_prefix(kind, key), to = from;
     to.back() = '\1';
     batch.DeleteRange(from, to);
   }
-  batch.Put(keys::entry(key), slice(entry_record(f)));
-  batch.Put(keys::head(key), slice(head_record(f)));
-  batch.Put(keys::vocab(key), slice(vocab_record(f)));
+  if (rocksdb::Status s = impl_->db->Write(synced, &batch); !s.ok()) return failed(s);
+  batch.Clear();
   for (size_t t = 0; t < f.tensors.size(); ++t) {
     batch.Put(keys::tensor(keys::kTensor, key, t), slice(msgpack::encode(to_value(f.tensors[t]))));
     batch.Put(keys::tensor(keys::kScreen, key, t), slice(screen_record(f.tensors[t])));
+    if (batch.GetDataSize() >= (size_t(4) << 20) || t + 1 == f.tensors.size()) {
+      if (rocksdb::Status s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) return failed(s);
+      batch.Clear();
+    }
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status s = impl_->db->Write(wo, &batch);
+  batch.Put(keys::head(key), slice(head_record(f)));
+  batch.Put(keys::vocab(key), slice(vocab_record(f)));
+  batch.Put(keys::entry(key), slice(entry_record(f)));
+  rocksdb::Status s = impl_->db->Write(synced, &batch);
   // Into a table file at once: readers (every plugin worker) would otherwise replay the whole
   // fingerprint from the write-ahead log into memory each time they open the library.
   if (s.ok()) s = impl_->db->Flush(rocksdb::FlushOptions());
-  if (!s.ok()) return Status::error("fingerprint library " + dir_ + ": " + s.ToString());
-  return {};
+  return s.ok() ? Status() : failed(s);
 }
 
 Result<Fingerprint> FingerprintLibrary::load(const std::string& key) const {

@@ -79,6 +79,9 @@ struct Tensor {
 // end on block boundaries (first % block_elems == 0, and count likewise unless it reaches the end).
 // Returns false for a type that is not analysable or out-of-range arguments.
 bool to_float(const Tensor& t, uint64_t first, uint64_t count, float* out);
+// Drops this process's mapping of the whole pages inside [data, data + nbytes) (they stay in the
+// page cache): what was read is not counted in the resident memory afterwards.
+void release_pages(const uint8_t* data, uint64_t nbytes);
 
 // Dequantises `nblocks` consecutive blocks of block type `t` starting at `src` (ggml layouts).
 // Returns false for block types it does not support. Implemented with the GGUF reader.
