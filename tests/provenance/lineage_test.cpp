@@ -40,6 +40,25 @@ TEST_F(Lineage, LibraryRoundTripsThroughRocksDB) {
   }
 }
 
+// A weight file that cannot be hashed (here removed after it was mapped) fails the fingerprint,
+// naming the file: a source hash must cover every byte fingerprinted.
+TEST_F(Lineage, UnhashableWeightFileFailsTheFingerprint) {
+  fs::path dir = temp_dir("unhashable");
+  fs::copy(kFixtures / "open_P", dir / "m", fs::copy_options::recursive);
+  Model m;
+  FormatError err;
+  ASSERT_TRUE(open_model((dir / "m").string(), &m, &err)) << err.to_string();
+  ASSERT_FALSE(m.weights.files.empty());
+  fs::remove(m.weights.files[0]);
+  try {
+    fingerprint_model(m, ComponentRules(), "m", "", 2, true);
+    ADD_FAILURE() << "fingerprinted with a file missing";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(m.weights.files[0]), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 // A scan reads the library per tensor (heads resident, sketches on demand): its report must be
 // the one a scan of the whole fingerprints in memory gives, figure for figure.
 TEST_F(Lineage, ScanThroughTheLibraryEqualsScanInMemory) {

@@ -236,7 +236,13 @@ int main(int argc, char** argv) {
     ComponentRules cr;
     cr.add(opt.rules);
     if (!a.quiet) std::fprintf(stderr, "fingerprinting %s (%s, %zu tensors)\n", a.positional[0].c_str(), m.weights.format.c_str(), m.weights.tensors.size());
-    Fingerprint f = fingerprint_model(m, cr, a.name, a.revision, a.threads, a.hash, progress);
+    Fingerprint f;
+    try {
+      f = fingerprint_model(m, cr, a.name, a.revision, a.threads, a.hash, progress);
+    } catch (const std::exception& e) {
+      std::cerr << "evald-provenance: " << e.what() << "\n";
+      return 2;
+    }
     if (a.independent) f.kind = "independent";
     if (auto s = (*lib)->put(f); !s) {
       std::cerr << "evald-provenance: " << s.message() << "\n";

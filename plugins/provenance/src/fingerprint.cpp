@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -663,7 +664,12 @@ Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const
   if (hash_files)
     hasher = std::jthread([&] {
       try {
-        for (const std::string& file : m.weights.files) all += text::sha256_file(file).sha256 + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
+        for (const std::string& file : m.weights.files) {
+          text::FileHash h = text::sha256_file(file);
+          // A digest that could not be taken must not pass as part of the source hash.
+          if (h.sha256.empty()) throw std::runtime_error(h.error.empty() ? file + ": cannot read it to hash it" : h.error);
+          all += h.sha256 + "  " + file.substr(file.find_last_of('/') + 1) + "\n";
+        }
       } catch (...) {
         hash_error = std::current_exception();
       }

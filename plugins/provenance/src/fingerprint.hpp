@@ -122,7 +122,8 @@ std::vector<TensorPrint> fingerprint_tensors(const Model& m, const Layout& layou
                                              const std::function<bool()>& cancelled = {},
                                              const std::vector<uint32_t>* token_rows = nullptr);
 
-// A reference fingerprint of a whole model, with sha256 of its weight files when `hash_files`.
+// A reference fingerprint of a whole model, with sha256 of its weight files when `hash_files`;
+// throws std::runtime_error naming the file when one cannot be hashed (e.g. it is gone).
 Fingerprint fingerprint_model(const Model& m, const ComponentRules& rules, const std::string& name,
                               const std::string& revision, unsigned threads, bool hash_files,
                               const ProgressFn& progress = {});
