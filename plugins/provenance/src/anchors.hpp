@@ -46,9 +46,6 @@ class AnchorBasis {
   bool empty() const { return u_.empty(); }
   const std::vector<Anchor>& anchors() const { return anchors_; }
   uint64_t width() const { return width_; }
-  // Coordinate j of every anchor vector (anchors().size() floats): what a residual coordinate
-  // holds for each anchor, for units that write the stream.
-  const float* coordinate(uint64_t j) const { return ut_.data() + j * anchors_.size(); }
   // The gain of the norm whose output a tensor reads, or nullptr: an input projection's attention
   // or MLP norm of its layer, the final norm for the output head.
   const std::vector<float>* gain_for(const TensorRole& role, const std::string& name) const;
